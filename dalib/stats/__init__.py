@@ -1,0 +1,1 @@
+"""Statistics about domain shift: A-distance, two-sample tests, power."""
