@@ -291,6 +291,9 @@ class MultiGaussian(Kernel):
       heuristic: with :math:`m=1`, :math:`k = \exp(-D/\operatorname{median} D)`).
       Costs :math:`O(N^2)` memory.
 
+    A rule that returns 0 (all pooled points coincide, or over half the pairs do
+    for ``"median"``) falls back to a base of 1 instead of dividing by zero.
+
     Losses call :meth:`resolve` on source and target together. A kernel with a
     rule called directly, ``k(x, y)``, takes its base from ``[x; y]`` pooled.
 
@@ -343,7 +346,12 @@ class MultiGaussian(Kernel):
         if self.is_resolved:
             return self
         pooled = jnp.concatenate([jnp.asarray(s) for s in sets], axis=0)
-        return dataclasses.replace(self, bandwidth=_bandwidth_base(self.bandwidth, pooled))
+        base = _bandwidth_base(self.bandwidth, pooled)
+        # A base of 0 means the rule saw no spread (e.g. a collapsed batch where all
+        # points coincide): exp(-0/0) would be NaN. Any positive scale is then as
+        # good as another, since the distances the rule looked at are all 0.
+        base = jnp.where(base > 0, base, jnp.ones_like(base))
+        return dataclasses.replace(self, bandwidth=base)
 
     def from_sq_dists(self, d2: jax.Array) -> jax.Array:
         if not self.is_resolved:

@@ -1,0 +1,412 @@
+"""Feature tables: a corpus as ``features [N, D]`` + class names, in ``.npz`` or ``.csv``."""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import json
+import os
+import tempfile
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from jax.typing import ArrayLike
+
+__all__ = ["FeatureTable", "corpus_to_table", "load_table", "save_table"]
+
+_OPTIONAL = ("speakers", "subjects", "files")
+# CSV column name -> table field (singular and plural spellings accepted).
+_CSV_COLUMNS = {
+    "label": "labels",
+    "labels": "labels",
+    "speaker": "speakers",
+    "speakers": "speakers",
+    "subject": "subjects",
+    "subjects": "subjects",
+    "file": "files",
+    "files": "files",
+}
+_CSV_META = "# dalib-meta: "
+
+
+class TableError(ValueError):
+    """A feature table is malformed; the message names the file and the problem."""
+
+
+@dataclasses.dataclass(frozen=True)
+class FeatureTable:
+    """A corpus as a table: one row of features per utterance.
+
+    Attributes:
+      features: ``[N, D]`` float32.
+      labels: ``[N]`` class names (strings, e.g. ``"angry"``).
+      speakers: ``[N]`` speaker ids, or ``None``.
+      subjects: ``[N]`` subject ids (video corpora), or ``None``.
+      files: ``[N]`` utterance ids, or ``None``.
+      feature_names: ``D`` column names, or ``None``.
+      meta: free-form JSON-able metadata (corpus, feature set, options).
+    """
+
+    features: np.ndarray
+    labels: np.ndarray
+    speakers: np.ndarray | None = None
+    subjects: np.ndarray | None = None
+    files: np.ndarray | None = None
+    feature_names: tuple[str, ...] | None = None
+    meta: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return int(self.features.shape[0])
+
+    @property
+    def classes(self) -> list[str]:
+        """The class names present, sorted."""
+        return sorted(set(self.labels.tolist()))
+
+
+def _validate(
+    source: str,
+    features,
+    labels,
+    optional: Mapping[str, Any],
+    feature_names,
+) -> FeatureTable:
+    feats = np.asarray(features)
+    if feats.dtype == object or not (
+        np.issubdtype(feats.dtype, np.floating) or np.issubdtype(feats.dtype, np.integer)
+    ):
+        raise TableError(f"{source}: `features` must be numeric, got dtype {feats.dtype}.")
+    if feats.ndim != 2:
+        raise TableError(f"{source}: `features` must be [N, D], got shape {feats.shape}.")
+    if feats.shape[0] == 0 or feats.shape[1] == 0:
+        raise TableError(f"{source}: `features` is empty (shape {feats.shape}).")
+    feats = feats.astype(np.float32)
+    finite = np.isfinite(feats)
+    if not finite.all():
+        rows = np.flatnonzero(~finite.all(axis=1))
+        raise TableError(
+            f"{source}: `features` holds {int((~finite).sum())} NaN or infinite values in "
+            f"{rows.size} rows (first rows: {rows[:10].tolist()}); clean or drop them."
+        )
+    n = feats.shape[0]
+    labels = np.asarray(labels)
+    if labels.ndim != 1 or labels.shape[0] != n:
+        raise TableError(
+            f"{source}: `labels` must have one entry per row of `features`, got shapes "
+            f"{labels.shape} and {feats.shape}."
+        )
+    if labels.dtype.kind not in "US" and not (
+        labels.dtype == object and all(isinstance(v, str) for v in labels.tolist())
+    ):
+        raise TableError(
+            f"{source}: `labels` must be class names (strings such as 'angry'), got dtype "
+            f"{labels.dtype}; map class indices to names first, so that corpora can be matched "
+            "by name."
+        )
+    labels = labels.astype(str)
+    if np.any(np.char.str_len(labels) == 0):
+        raise TableError(f"{source}: `labels` holds empty class names.")
+    extra = {}
+    for key in _OPTIONAL:
+        value = optional.get(key)
+        if value is None:
+            extra[key] = None
+            continue
+        arr = np.asarray(value)
+        if arr.ndim != 1 or arr.shape[0] != n:
+            raise TableError(
+                f"{source}: `{key}` must have one entry per row of `features`, got shapes "
+                f"{arr.shape} and {feats.shape}."
+            )
+        extra[key] = arr.astype(str)
+    names = None
+    if feature_names is not None:
+        names = tuple(str(x) for x in np.asarray(feature_names).tolist())
+        if len(names) != feats.shape[1]:
+            raise TableError(
+                f"{source}: {len(names)} feature names for {feats.shape[1]} feature columns."
+            )
+    return FeatureTable(features=feats, labels=labels, feature_names=names, **extra)
+
+
+def save_table(
+    path: str | os.PathLike[str],
+    features: ArrayLike,
+    labels: Sequence[str] | np.ndarray,
+    speakers: Sequence[str] | np.ndarray | None = None,
+    files: Sequence[str] | np.ndarray | None = None,
+    *,
+    subjects: Sequence[str] | np.ndarray | None = None,
+    feature_names: Sequence[str] | None = None,
+    meta: Mapping[str, Any] | None = None,
+) -> Path:
+    """Writes a feature table as ``.npz`` or ``.csv`` (chosen by the suffix).
+
+    ``.npz`` keys: ``features`` (float32 ``[N, D]``), ``labels``, and when given
+    ``speakers``, ``subjects``, ``files``, ``feature_names`` (unicode arrays) and
+    ``meta`` (a JSON string); no pickled objects, so ``np.load`` reads it with
+    ``allow_pickle=False``. ``.csv``: a first line ``# dalib-meta: {json}``, a
+    header ``file,speaker,subject,label,<feature names>`` (absent columns left
+    out; features named ``f0000``... when no names are given), one row per
+    utterance, floats written with 9 significant digits (float32 round-trips).
+    The file is written to a temporary name and renamed.
+
+    Args:
+      path: output file, ``*.npz`` or ``*.csv``.
+      features: ``[N, D]``.
+      labels: ``[N]`` class names.
+      speakers: ``[N]`` speaker ids.
+      files: ``[N]`` utterance ids.
+      subjects: ``[N]`` subject ids.
+      feature_names: ``D`` column names.
+      meta: JSON-able metadata.
+
+    Returns:
+      The path written.
+
+    Raises:
+      ValueError: on the same problems :func:`load_table` rejects.
+
+    Examples:
+      >>> import pathlib, tempfile
+      >>> import numpy as np
+      >>> out = pathlib.Path(tempfile.mkdtemp()) / "t.npz"
+      >>> _ = save_table(out, np.eye(2), ["angry", "sad"], speakers=["s1", "s2"])
+      >>> load_table(out).labels.tolist()
+      ['angry', 'sad']
+    """
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in (".npz", ".csv"):
+        raise ValueError(f"feature tables are .npz or .csv files, got {path}.")
+    table = _validate(
+        str(path),
+        features,
+        labels,
+        {"speakers": speakers, "subjects": subjects, "files": files},
+        feature_names,
+    )
+    meta_json = json.dumps(dict(meta or {}), sort_keys=True, default=str)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=f".tmp{suffix}")
+    try:
+        if suffix == ".npz":
+            arrays = {"features": table.features, "labels": table.labels, "meta": np.array(meta_json)}
+            for key in _OPTIONAL:
+                if getattr(table, key) is not None:
+                    arrays[key] = getattr(table, key)
+            if table.feature_names is not None:
+                arrays["feature_names"] = np.array(table.feature_names, dtype=str)
+            with os.fdopen(fd, "wb") as f:
+                np.savez(f, **arrays)
+        else:
+            _write_csv(fd, table, meta_json)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def _write_csv(fd: int, table: FeatureTable, meta_json: str) -> None:
+    names = table.feature_names or tuple(f"f{j:04d}" for j in range(table.features.shape[1]))
+    clash = sorted(set(n.lower() for n in names) & set(_CSV_COLUMNS))
+    if clash:
+        raise TableError(f"feature names {clash} clash with the CSV's reserved columns.")
+    columns = [(c, getattr(table, f)) for c, f in (
+        ("file", "files"), ("speaker", "speakers"), ("subject", "subjects"), ("label", "labels")
+    ) if getattr(table, f) is not None]
+    with os.fdopen(fd, "w", newline="", encoding="utf-8") as f:
+        f.write(_CSV_META + meta_json + "\n")
+        writer = csv.writer(f)
+        writer.writerow([c for c, _ in columns] + list(names))
+        for i, row in enumerate(table.features):
+            writer.writerow([v[i] for _, v in columns] + [f"{x:.9g}" for x in row.tolist()])
+
+
+def _load_npz(path: Path) -> FeatureTable:
+    try:
+        data = np.load(path, allow_pickle=False)
+    except ValueError as err:
+        raise TableError(
+            f"{path}: cannot read it without unpickling ({err}); store strings as unicode "
+            "arrays, not Python objects."
+        ) from err
+    with data:
+        keys = set(data.files)
+        missing = [k for k in ("features", "labels") if k not in keys]
+        if missing:
+            raise TableError(
+                f"{path}: no {' or '.join(repr(k) for k in missing)} array; a feature table "
+                f"needs 'features' [N, D] and 'labels' [N] (optional: "
+                f"{', '.join(_OPTIONAL)}, feature_names, meta). Keys found: {sorted(keys)}."
+            )
+        try:
+            arrays = {k: data[k] for k in keys}
+        except ValueError as err:
+            raise TableError(f"{path}: holds pickled objects ({err}).") from err
+    meta = json.loads(str(arrays["meta"])) if "meta" in arrays else {}
+    table = _validate(
+        str(path),
+        arrays["features"],
+        arrays["labels"],
+        {k: arrays.get(k) for k in _OPTIONAL},
+        arrays.get("feature_names"),
+    )
+    return dataclasses.replace(table, meta=meta)
+
+
+def _load_csv(path: Path) -> FeatureTable:
+    with open(path, newline="", encoding="utf-8") as f:
+        first = f.readline()
+        meta = {}
+        if first.startswith(_CSV_META):
+            meta = json.loads(first[len(_CSV_META) :])
+        else:
+            f.seek(0)
+        rows = list(csv.reader(f))
+    if not rows:
+        raise TableError(f"{path}: empty CSV; expected a header with a 'label' column.")
+    header, body = rows[0], [r for r in rows[1:] if r]
+    fields = {}
+    feature_cols = []
+    for j, name in enumerate(header):
+        field = _CSV_COLUMNS.get(name.strip().lower())
+        if field is None:
+            feature_cols.append(j)
+        elif field in fields:
+            raise TableError(f"{path}: two columns give {field}: {header[fields[field]]!r}, {name!r}.")
+        else:
+            fields[field] = j
+    if "labels" not in fields:
+        raise TableError(
+            f"{path}: no 'label' column; the header must name it (found {header[:8]}...)."
+        )
+    if not feature_cols:
+        raise TableError(f"{path}: no feature columns besides {sorted(fields)}.")
+    bad = [i + 2 for i, r in enumerate(body) if len(r) != len(header)]
+    if bad:
+        raise TableError(
+            f"{path}: rows {bad[:10]} have a different number of fields than the header "
+            f"({len(header)})."
+        )
+    features = np.empty((len(body), len(feature_cols)), np.float32)
+    for i, row in enumerate(body):
+        try:
+            features[i] = [float(row[j]) for j in feature_cols]
+        except ValueError as err:
+            raise TableError(f"{path}: line {i + 2} holds a non-numeric feature ({err}).") from err
+    columns = {k: [r[j] for r in body] for k, j in fields.items()}
+    table = _validate(
+        str(path),
+        features,
+        np.array(columns.pop("labels"), dtype=str),
+        columns,
+        [header[j] for j in feature_cols],
+    )
+    return dataclasses.replace(table, meta=meta)
+
+
+def load_table(path: str | os.PathLike[str]) -> FeatureTable:
+    """Reads and validates a feature table written by :func:`save_table` (or by hand).
+
+    ``.npz``: arrays ``features`` and ``labels`` are required; ``speakers``,
+    ``subjects``, ``files``, ``feature_names``, ``meta`` optional. ``.csv``: a
+    ``label`` column is required; ``file``, ``speaker``, ``subject`` columns
+    are optional; every other column is a feature.
+
+    Args:
+      path: a ``.npz`` or ``.csv`` file.
+
+    Returns:
+      A :class:`FeatureTable` (features float32).
+
+    Raises:
+      FileNotFoundError: if ``path`` does not exist.
+      ValueError: missing keys/columns, length mismatch, non-numeric or
+        non-finite features, labels that are not class names (each named).
+
+    Examples:
+      >>> import pathlib, tempfile
+      >>> import numpy as np
+      >>> out = pathlib.Path(tempfile.mkdtemp()) / "t.csv"
+      >>> _ = save_table(out, np.ones((2, 3)), ["happy", "sad"], feature_names=["a", "b", "c"])
+      >>> table = load_table(out)
+      >>> table.features.shape, table.feature_names
+      ((2, 3), ('a', 'b', 'c'))
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"feature table {path} does not exist.")
+    suffix = path.suffix.lower()
+    if suffix == ".npz":
+        return _load_npz(path)
+    if suffix == ".csv":
+        return _load_csv(path)
+    raise ValueError(f"feature tables are .npz or .csv files, got {path}.")
+
+
+def corpus_to_table(
+    corpus_name: str,
+    root: str | os.PathLike[str],
+    feature_set: str,
+    out: str | os.PathLike[str],
+    *,
+    sample_rate: int = 16000,
+    cache: Any = True,
+    logmel_options: Mapping[str, Any] | None = None,
+) -> FeatureTable:
+    """Reads a corpus from its original layout, extracts features, writes a table.
+
+    What ``dalib features --corpus NAME --root DIR --set SET --out TABLE`` runs.
+    Features are the raw extractor outputs (no normalisation: normalise each
+    domain on its own data at training time, see :func:`dalib.features.zscore`).
+    For ``logmel`` the table holds the per-band mean and standard deviation of
+    the log-mel spectrogram over time (128 values with the defaults), since a
+    table row must have a fixed size. ``meta`` records the corpus, root, feature
+    set, sample rate, label mapping and the labels dropped (with counts).
+
+    Args:
+      corpus_name: ``emodb``, ``enterface``, ``casia`` or ``iemocap``.
+      root: the corpus folder in its original layout.
+      feature_set: ``is09``, ``is10``, ``egemaps``, ``compare`` or ``logmel``.
+      out: ``*.npz`` or ``*.csv``.
+      sample_rate: audio is decoded at this rate (Hz).
+      cache: as in :func:`dalib.features.extract`.
+      logmel_options: as in :func:`dalib.features.extract`.
+
+    Returns:
+      The :class:`FeatureTable` written.
+    """
+    from dalib.data import read_corpus
+    from dalib.features import canonical_feature_set, extract
+
+    corpus = read_corpus(corpus_name, root)
+    name = canonical_feature_set(feature_set)
+    matrix = extract(
+        corpus.paths, set=name, sample_rate=sample_rate, cache=cache, logmel_options=logmel_options
+    )
+    meta = {
+        "corpus": corpus.name,
+        "root": str(corpus.root),
+        "feature_set": name,
+        "sample_rate": sample_rate,
+        "label_names": list(corpus.label_names),
+        "label_map": dict(corpus.label_map),
+        "dropped": dict(corpus.dropped),
+    }
+    if name == "logmel":
+        meta["logmel_options"] = dict(logmel_options or {})
+        meta["pooling"] = "per-band mean then std over frames"
+    save_table(
+        out,
+        matrix.values,
+        corpus.labels,
+        speakers=corpus.speakers,
+        files=corpus.files,
+        feature_names=matrix.names,
+        meta=meta,
+    )
+    return load_table(out)

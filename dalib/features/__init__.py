@@ -1,0 +1,39 @@
+"""Speech features: openSMILE functionals, log-mel in JAX, normalisation, a disk cache.
+
+``extract(paths_or_signals, set="is09" | "is10" | "egemaps" | "compare" | "logmel")``
+returns one vector per utterance (``[N, D]`` and the ``D`` names), cached on
+disk by content; :func:`logmel` is the frame-level log-mel spectrogram for deep
+models; :func:`zscore` / :class:`Normalizer` normalise per corpus or speaker.
+"""
+
+from dalib.features._cache import FeatureCache, array_digest, default_cache_dir, file_digest
+from dalib.features._extract import (
+    FEATURE_SETS,
+    LOGMEL_DEFAULTS,
+    FeatureMatrix,
+    canonical_feature_set,
+    extract,
+    feature_names,
+)
+from dalib.features._logmel import hz_to_mel, logmel, mel_filterbank, mel_to_hz, melspectrogram
+from dalib.features._normalize import Normalizer, zscore
+
+__all__ = [
+    "FEATURE_SETS",
+    "LOGMEL_DEFAULTS",
+    "FeatureCache",
+    "FeatureMatrix",
+    "Normalizer",
+    "array_digest",
+    "canonical_feature_set",
+    "default_cache_dir",
+    "extract",
+    "feature_names",
+    "file_digest",
+    "hz_to_mel",
+    "logmel",
+    "mel_filterbank",
+    "mel_to_hz",
+    "melspectrogram",
+    "zscore",
+]

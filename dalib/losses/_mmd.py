@@ -1,0 +1,631 @@
+r"""Maximum mean discrepancy losses: MMD, joint MMD (JAN) and local MMD (DSAN).
+
+All three are quadratic forms of kernel Gram matrices. With normalised sample
+weights :math:`p \in \Delta^{n}` (source) and :math:`q \in \Delta^{m}` (target),
+
+.. math::
+
+   \widehat{\mathrm{MMD}}^2 = p^\top K_{ss}\, p + q^\top K_{tt}\, q - 2\, p^\top K_{st}\, q,
+
+with :math:`K_{ss} = k(X_s, X_s)`, :math:`K_{tt} = k(X_t, X_t)`,
+:math:`K_{st} = k(X_s, X_t)`. Uniform weights give the textbook estimators.
+
+Each kernel is resolved once per call, on source and target together
+(``kernel.resolve(source, target)``), so every Gram block uses the same
+bandwidth; data-driven bandwidths carry no gradient.
+
+Which settings reproduce which reference code:
+
+* **DAN** (Long et al. 2015) as in the Transfer-Learning-Library (TLlib,
+  ``MultipleKernelMaximumMeanDiscrepancy`` with ``GaussianKernel(alpha=2**k)``,
+  ``k = -3..1``): ``mmd(s, t, kernel=MultiGaussian.dan(), estimator="unbiased")``
+  for TLlib's ``linear=False``, ``estimator="linear_cyclic"`` for its
+  ``linear=True`` (the default of TLlib's DAN script). TLlib adds the constant
+  :math:`2/(b-1)` to its estimate "to keep the loss positive"; we do not (it does
+  not change gradients, and an unbiased estimate must be allowed to be negative).
+  TLlib also needs equal batch sizes; here ``n != m`` works.
+* **JAN** (Long et al. 2017) as in TLlib:
+  ``jmmd((f_s, p_s), (f_t, p_t), kernels=(MultiGaussian.dan(), Gaussian(bandwidth=0.92)),
+  estimator="unbiased")`` (``"linear_cyclic"`` for TLlib's ``linear=True``), again
+  without the :math:`2/(b-1)` constant.
+* **DSAN** (Zhu et al. 2020) as in DeepDA (``LMMDLoss``):
+  ``lmmd(s, t, ys, pt, num_classes=C, kernel=MultiGaussian.dsan())``, where ``pt`` is
+  the target softmax. DeepDA multiplies the loss by a warm-up factor
+  :math:`2/(1+e^{-\gamma p})-1` inside the loss object; here that schedule is the
+  caller's (``dalib.ops.dann_schedule``). DeepDA's plain ``MMDLoss`` is
+  ``mmd(s, t, kernel=MultiGaussian.dsan(), estimator="biased")``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.typing import ArrayLike
+
+from dalib import _checks
+from dalib.kernels import Kernel
+
+__all__ = ["ESTIMATORS", "jmmd", "lmmd", "mmd"]
+
+ESTIMATORS = ("biased", "unbiased", "linear", "linear_cyclic")
+
+_HIGHEST = jax.lax.Precision.HIGHEST
+
+
+# ----------------------------------------------------------------------------- checks
+
+
+def _check_estimator(estimator: str) -> None:
+    if not isinstance(estimator, str) or estimator not in ESTIMATORS:
+        raise ValueError(f"`estimator` must be one of {ESTIMATORS}, got {estimator!r}.")
+
+
+def _check_kernel(kernel: object, name: str) -> Kernel:
+    if not isinstance(kernel, Kernel):
+        raise TypeError(
+            f"`{name}` must be a dalib.kernels.Kernel (e.g. Gaussian(bandwidth=1.0)), "
+            f"got {type(kernel).__name__}."
+        )
+    return kernel
+
+
+def _check_block_size(block_size: int | None) -> int | None:
+    if block_size is None:
+        return None
+    if isinstance(block_size, bool) or not isinstance(block_size, (int, np.integer)):
+        raise TypeError(f"`block_size` must be a positive int or None, got {block_size!r}.")
+    if block_size <= 0:
+        raise ValueError(f"`block_size` must be a positive int or None, got {block_size}.")
+    return int(block_size)
+
+
+def _check_weight_values(w: jax.Array | None, name: str, unbiased: bool) -> None:
+    """Value checks on concrete weights: non-negative, positive total mass."""
+    if w is None or not _checks.is_concrete(w):
+        return
+    values = np.asarray(w)
+    if np.any(values < 0):
+        raise ValueError(f"`{name}` (shape {values.shape}) must be non-negative.")
+    positive = int(np.count_nonzero(values > 0))
+    if positive == 0:
+        raise ValueError(f"`{name}` (shape {values.shape}) sums to 0; give some sample weight.")
+    if unbiased and positive < 2:
+        raise ValueError(
+            f"`{name}` (shape {values.shape}) has {positive} positive weight; the unbiased "
+            "estimator needs at least 2 samples with positive weight."
+        )
+
+
+def _check_median_free(kernel: Kernel, name: str) -> None:
+    if getattr(kernel, "bandwidth", None) == "median":
+        raise ValueError(
+            f"`{name}` uses the 'median' bandwidth rule, which needs all O(N^2) pairwise "
+            "distances and so defeats `block_size`. Fix the bandwidth instead: compute it "
+            "once (e.g. `kernel.resolve(source[:2000], target[:2000])` on a subsample) and "
+            "pass the resolved kernel, or use the O(N d) rules 'mean' / 'dsan'."
+        )
+
+
+# ----------------------------------------------------------------------------- Gram blocks
+# A "layer" list lets one code path serve MMD (one layer) and JMMD (a product of
+# per-layer kernels).
+
+
+def _gram(kernels: Sequence[Kernel], xs: Sequence[jax.Array], ys: Sequence[jax.Array]):
+    out = kernels[0](xs[0], ys[0])
+    for k, x, y in zip(kernels[1:], xs[1:], ys[1:], strict=True):
+        out = out * k(x, y)
+    return out
+
+
+def _rowwise(kernels: Sequence[Kernel], xs: Sequence[jax.Array], ys: Sequence[jax.Array]):
+    out = kernels[0].pairwise(xs[0], ys[0])
+    for k, x, y in zip(kernels[1:], xs[1:], ys[1:], strict=True):
+        out = out * k.pairwise(x, y)
+    return out
+
+
+def _quad(p: jax.Array, k: jax.Array, q: jax.Array) -> jax.Array:
+    return jnp.dot(p, jnp.dot(k, q, precision=_HIGHEST), precision=_HIGHEST)
+
+
+def _dense_form(kernels, xs, ys, p, q, *, exclude_diag: bool) -> jax.Array:
+    """``p^T K q`` with ``K = prod_l k_l(xs_l, ys_l)``; the diagonal dropped if asked."""
+    k = _gram(kernels, xs, ys)
+    if exclude_diag:
+        k = jnp.where(jnp.eye(k.shape[0], dtype=bool), 0.0, k)
+    return _quad(p, k, q)
+
+
+def _pad_rows(x: jax.Array, rows: int) -> jax.Array:
+    return jnp.pad(x, [(0, rows - x.shape[0])] + [(0, 0)] * (x.ndim - 1))
+
+
+def _tiled_form(kernels, xs, ys, p, q, *, block: int, symmetric: bool, exclude_diag: bool):
+    """The value of :func:`_dense_form`, one ``[block, block]`` Gram tile at a time.
+
+    Rows are zero-padded to a multiple of ``block`` with zero weight, so every tile
+    has the same static shape. When ``ys is xs`` (``symmetric``), only tiles
+    ``I <= J`` are visited and off-diagonal tiles count twice. The tile body is
+    rematerialised under ``grad`` (``jax.checkpoint``), so reverse mode also stays
+    at O(block²) memory instead of storing every tile.
+    """
+    n, m = xs[0].shape[0], ys[0].shape[0]
+    nbx, nby = -(-n // block), -(-m // block)
+    xs_p = [_pad_rows(x, nbx * block) for x in xs]
+    p_p = _pad_rows(p, nbx * block)
+    if symmetric:
+        ys_p, q_p = xs_p, p_p
+        rows, cols = np.triu_indices(nbx)
+        factor = np.where(rows == cols, 1.0, 2.0)
+    else:
+        ys_p = [_pad_rows(y, nby * block) for y in ys]
+        q_p = _pad_rows(q, nby * block)
+        rows, cols = (a.ravel() for a in np.meshgrid(np.arange(nbx), np.arange(nby), indexing="ij"))
+        factor = np.ones(rows.shape)
+    eye = jnp.eye(block, dtype=bool)
+
+    @jax.checkpoint
+    def tile(i, j, f):
+        xi = [jax.lax.dynamic_slice_in_dim(x, i * block, block) for x in xs_p]
+        yj = [jax.lax.dynamic_slice_in_dim(y, j * block, block) for y in ys_p]
+        k = _gram(kernels, xi, yj)
+        if exclude_diag:
+            k = jnp.where(eye & (i == j), 0.0, k)
+        pi = jax.lax.dynamic_slice_in_dim(p_p, i * block, block)
+        qj = jax.lax.dynamic_slice_in_dim(q_p, j * block, block)
+        return f * _quad(pi, k, qj)
+
+    def body(carry, idx):
+        return carry, tile(*idx)
+
+    index = (
+        jnp.asarray(rows, dtype=jnp.int32),
+        jnp.asarray(cols, dtype=jnp.int32),
+        jnp.asarray(factor, dtype=p.dtype),
+    )
+    # Tile values are kept and summed at the end (a pairwise reduction) rather
+    # than accumulated in the carry, which loses less precision in float32.
+    _, parts = jax.lax.scan(body, None, index)
+    return jnp.sum(parts)
+
+
+# ----------------------------------------------------------------------------- estimators
+
+
+def _weights(w: jax.Array | None, n: int, dtype) -> jax.Array:
+    if w is None:
+        return jnp.full((n,), 1.0 / n, dtype=dtype)
+    w = w.astype(dtype)
+    return w / jnp.sum(w)
+
+
+def _quadratic_estimate(kernels, xs, ys, p, q, *, unbiased: bool, block: int | None):
+    if block is None:
+        ss = _dense_form(kernels, xs, xs, p, p, exclude_diag=unbiased)
+        tt = _dense_form(kernels, ys, ys, q, q, exclude_diag=unbiased)
+        st = _dense_form(kernels, xs, ys, p, q, exclude_diag=False)
+    else:
+        kw = {"block": block}
+        ss = _tiled_form(kernels, xs, xs, p, p, symmetric=True, exclude_diag=unbiased, **kw)
+        tt = _tiled_form(kernels, ys, ys, q, q, symmetric=True, exclude_diag=unbiased, **kw)
+        st = _tiled_form(kernels, xs, ys, p, q, symmetric=False, exclude_diag=False, **kw)
+    if unbiased:
+        # sum_{i != j} p_i p_j = (sum p)^2 - sum p^2 = 1 - sum p^2.
+        ss = ss / (1.0 - jnp.sum(p * p))
+        tt = tt / (1.0 - jnp.sum(q * q))
+    return ss + tt - 2.0 * st
+
+
+def _linear_estimate(kernels, xs, ys, *, cyclic: bool) -> jax.Array:
+    length = min(xs[0].shape[0], ys[0].shape[0])
+    if cyclic:
+        a = np.arange(length)
+        b = (a + 1) % length
+    else:
+        a = 2 * np.arange(length // 2)
+        b = a + 1
+    xa, xb = [x[a] for x in xs], [x[b] for x in xs]
+    ya, yb = [y[a] for y in ys], [y[b] for y in ys]
+    h = (
+        _rowwise(kernels, xa, xb)
+        + _rowwise(kernels, ya, yb)
+        - _rowwise(kernels, xa, yb)
+        - _rowwise(kernels, xb, ya)
+    )
+    return jnp.mean(h)
+
+
+def _estimate(
+    kernels: Sequence[Kernel],
+    xs: Sequence[jax.Array],
+    ys: Sequence[jax.Array],
+    *,
+    estimator: str,
+    source_weights: ArrayLike | None,
+    target_weights: ArrayLike | None,
+    block_size: int | None,
+    names: tuple[str, str],
+) -> jax.Array:
+    """Shared body of :func:`mmd` and :func:`jmmd` on validated layers."""
+    n, m = xs[0].shape[0], ys[0].shape[0]
+    unbiased = estimator == "unbiased"
+    if estimator in ("linear", "linear_cyclic"):
+        if source_weights is not None or target_weights is not None:
+            raise ValueError(
+                f"`source_weights`/`target_weights` are not supported with "
+                f"estimator={estimator!r}; use 'biased' or 'unbiased' for weighted MMD."
+            )
+        _checks.check_min_samples(xs[0], names[0], 2, f"estimator={estimator!r}")
+        _checks.check_min_samples(ys[0], names[1], 2, f"estimator={estimator!r}")
+    elif unbiased:
+        _checks.check_min_samples(xs[0], names[0], 2, "estimator='unbiased'")
+        _checks.check_min_samples(ys[0], names[1], 2, "estimator='unbiased'")
+    ws = _checks.check_weights(source_weights, xs[0], "source_weights", names[0])
+    wt = _checks.check_weights(target_weights, ys[0], "target_weights", names[1])
+    _check_weight_values(ws, "source_weights", unbiased)
+    _check_weight_values(wt, "target_weights", unbiased)
+    block = _check_block_size(block_size)
+
+    dtype = jnp.result_type(*xs, *ys)
+    xs = [x.astype(dtype) for x in xs]
+    ys = [y.astype(dtype) for y in ys]
+    kernels = [k.resolve(x, y) for k, x, y in zip(kernels, xs, ys, strict=True)]
+
+    if estimator in ("linear", "linear_cyclic"):
+        return _linear_estimate(kernels, xs, ys, cyclic=estimator == "linear_cyclic")
+    p = _weights(ws, n, dtype)
+    q = _weights(wt, m, dtype)
+    return _quadratic_estimate(kernels, xs, ys, p, q, unbiased=unbiased, block=block)
+
+
+# ----------------------------------------------------------------------------- public API
+
+
+def mmd(
+    source: ArrayLike,
+    target: ArrayLike,
+    *,
+    kernel: Kernel,
+    estimator: str = "biased",
+    source_weights: ArrayLike | None = None,
+    target_weights: ArrayLike | None = None,
+    block_size: int | None = None,
+) -> jax.Array:
+    r"""Squared maximum mean discrepancy between two samples.
+
+    With sample weights normalised inside to :math:`p = w_s / \sum w_s` and
+    :math:`q = w_t / \sum w_t` (uniform :math:`1/n`, :math:`1/m` when not given):
+
+    .. math::
+
+       \text{biased (V-statistic):}\quad
+       p^\top K_{ss} p + q^\top K_{tt} q - 2\,p^\top K_{st} q
+
+       \text{unbiased (U-statistic):}\quad
+       \frac{\sum_{i\ne j} p_i p_j K^{ss}_{ij}}{\sum_{i\ne j} p_i p_j}
+       + \frac{\sum_{i\ne j} q_i q_j K^{tt}_{ij}}{\sum_{i\ne j} q_i q_j}
+       - 2\,p^\top K_{st} q
+
+       \text{linear:}\quad \frac{1}{L}\sum_{i=0}^{L-1} h(z_{2i}, z_{2i+1}),\qquad
+       h(z, z') = k(s, s') + k(t, t') - k(s, t') - k(s', t)
+
+    where :math:`z_i = (s_i, t_i)` and :math:`L = \lfloor \min(n, m) / 2 \rfloor`.
+
+    * ``"biased"`` is :math:`\ge 0` and exactly 0 for identical sets.
+    * ``"unbiased"`` excludes the diagonals of :math:`K_{ss}, K_{tt}`; with uniform
+      weights it is :math:`\sum_{i\ne j}K^{ss}_{ij}/(n(n-1)) + \sum_{i\ne j}
+      K^{tt}_{ij}/(m(m-1)) - 2\,\overline{K_{st}}`. It is **not clipped**: it is
+      negative about half the time when both samples come from one distribution.
+      With weights fixed independently of the samples it stays unbiased; with
+      data-dependent (importance) weights it is the usual self-normalised estimate.
+    * ``"linear"`` is Gretton et al.'s linear-time estimate (Lemma 14), used by
+      DAN: disjoint pairs :math:`(2i, 2i+1)`, O(n) time and memory, unbiased,
+      higher variance. When ``n != m`` it uses the first
+      :math:`2\lfloor\min(n,m)/2\rfloor` samples of each set (the rest are
+      ignored: shuffle first if the order carries meaning).
+    * ``"linear_cyclic"`` is the variant of TLlib's ``linear=True`` DAN: the
+      overlapping pairs :math:`(i, i+1 \bmod L)`, :math:`L = \min(n, m)`,
+      averaged over :math:`L` terms. Also unbiased.
+
+    Weights are not defined for the linear estimators (an error is raised).
+
+    ``block_size=b`` computes the same ``"biased"``/``"unbiased"`` value tile by
+    tile (``jax.lax.scan`` over ``[b, b]`` Gram tiles, symmetric tiles of
+    :math:`K_{ss}, K_{tt}` visited once) in :math:`O(b^2 + (n+m)d)` memory, under
+    ``jit`` and ``grad`` alike (tiles are recomputed in the backward pass). It has
+    no effect on the linear estimators, which are O(n) already. The ``"mean"`` and
+    ``"dsan"`` bandwidth rules cost :math:`O(Nd)`; the ``"median"`` rule needs all
+    pairwise distances and is refused with ``block_size``: resolve the kernel once
+    yourself (on a subsample if needed) and pass the fixed kernel.
+
+    Settings that reproduce reference code are listed in the module docstring
+    (DAN: ``kernel=MultiGaussian.dan()`` with ``"unbiased"`` or
+    ``"linear_cyclic"``, without TLlib's :math:`+2/(b-1)`).
+
+    Args:
+      source: ``[n, d]`` source features.
+      target: ``[m, d]`` target features; ``m != n`` is fine.
+      kernel: a :mod:`dalib.kernels` kernel; data-driven bandwidths are resolved
+        once on ``source`` and ``target`` together, without gradient.
+      estimator: ``"biased"`` (default), ``"unbiased"``, ``"linear"`` or
+        ``"linear_cyclic"``.
+      source_weights: optional non-negative ``[n]`` importance weights.
+      target_weights: optional non-negative ``[m]`` importance weights.
+      block_size: optional tile size for the O(b²)-memory computation.
+
+    Returns:
+      Scalar estimate of :math:`\mathrm{MMD}^2`. Concrete inputs holding NaN or
+      infinity raise ``ValueError``; under ``jit`` they propagate to a NaN output.
+
+    Raises:
+      ValueError: bad ranks, feature sizes, empty sets, too few samples, unknown
+        ``estimator``, bad weights or ``block_size``.
+      TypeError: integer features or weights, or ``kernel`` not a kernel.
+
+    Examples:
+      >>> import jax, jax.numpy as jnp
+      >>> from dalib.kernels import Gaussian, Linear
+      >>> xs = jnp.array([[0.0], [1.0], [2.0]])
+      >>> xt = jnp.array([[1.0], [3.0]])
+      >>> round(float(mmd(xs, xt, kernel=Linear())), 4)  # (mean 1 - mean 2)^2
+      1.0
+      >>> s = jax.random.normal(jax.random.key(0), (500, 2))
+      >>> t = jax.random.normal(jax.random.key(1), (400, 2)) + 1.0
+      >>> dense = mmd(s, t, kernel=Gaussian(bandwidth=1.0), estimator="unbiased")
+      >>> tiled = mmd(s, t, kernel=Gaussian(bandwidth=1.0), estimator="unbiased",
+      ...             block_size=128)
+      >>> bool(jnp.allclose(dense, tiled, rtol=1e-4))
+      True
+
+    References:
+      Gretton et al., "A Kernel Two-Sample Test", JMLR 13, 2012.
+      Long et al., "Learning Transferable Features with Deep Adaptation
+      Networks", ICML 2015.
+    """
+    source, target = _checks.feature_pair(source, target)
+    _check_estimator(estimator)
+    kernel = _check_kernel(kernel, "kernel")
+    if block_size is not None:
+        _check_median_free(kernel, "kernel")
+    return _estimate(
+        [kernel],
+        [source],
+        [target],
+        estimator=estimator,
+        source_weights=source_weights,
+        target_weights=target_weights,
+        block_size=block_size,
+        names=("source", "target"),
+    )
+
+
+def _layers(values: Sequence[ArrayLike], name: str) -> list[ArrayLike]:
+    if isinstance(values, (jax.Array, np.ndarray)) or not isinstance(values, Sequence):
+        raise TypeError(
+            f"`{name}` must be a sequence (list or tuple) of [n, d_l] arrays, one per layer, "
+            f"got {type(values).__name__} of shape {np.shape(values)}; wrap a single "
+            f"layer as `[{name[:-1]}]`."
+        )
+    if len(values) == 0:
+        raise ValueError(f"`{name}` must hold at least one layer, got an empty sequence.")
+    return list(values)
+
+
+def jmmd(
+    sources: Sequence[ArrayLike],
+    targets: Sequence[ArrayLike],
+    *,
+    kernels: Kernel | Sequence[Kernel],
+    estimator: str = "biased",
+    source_weights: ArrayLike | None = None,
+    target_weights: ArrayLike | None = None,
+    block_size: int | None = None,
+) -> jax.Array:
+    r"""Joint MMD of JAN: MMD under the product of per-layer kernels.
+
+    Layer :math:`l` has source activations :math:`Z^{sl}\ [n, d_l]` and target
+    activations :math:`Z^{tl}\ [m, d_l]`; the joint kernel between samples
+    :math:`i` and :math:`j` is
+
+    .. math::
+
+       k(z_i, z_j) = \prod_{l} k^{l}(z^{l}_i, z^{l}_j),
+
+    i.e. the Gram matrices are elementwise products of per-layer Gram matrices,
+    and the estimators, weights and ``block_size`` are those of :func:`mmd`. Each
+    layer's kernel is resolved on that layer's source and target.
+
+    TLlib's JAN uses ``kernels=(MultiGaussian.dan(), Gaussian(bandwidth=0.92))`` on
+    (features, softmax outputs) with ``estimator="unbiased"`` (its default
+    ``linear=False``) or ``"linear_cyclic"`` (``linear=True``), plus a constant
+    :math:`2/(b-1)` that we leave out.
+
+    Args:
+      sources: sequence of ``[n, d_l]`` source activations, one per layer.
+      targets: sequence of ``[m, d_l]`` target activations, same layers.
+      kernels: one kernel per layer, or a single kernel used for every layer.
+      estimator: ``"biased"``, ``"unbiased"``, ``"linear"`` or ``"linear_cyclic"``.
+      source_weights: optional ``[n]`` sample weights (see :func:`mmd`).
+      target_weights: optional ``[m]`` sample weights.
+      block_size: optional tile size (see :func:`mmd`).
+
+    Returns:
+      Scalar estimate of the squared joint MMD.
+
+    Examples:
+      >>> import jax, jax.numpy as jnp
+      >>> from dalib.kernels import Gaussian, MultiGaussian
+      >>> f_s = jax.random.normal(jax.random.key(0), (8, 4))
+      >>> f_t = jax.random.normal(jax.random.key(1), (6, 4)) + 1.0
+      >>> p_s = jax.nn.softmax(f_s[:, :3])
+      >>> p_t = jax.nn.softmax(f_t[:, :3])
+      >>> loss = jmmd([f_s, p_s], [f_t, p_t],
+      ...             kernels=[MultiGaussian.dan(), Gaussian(bandwidth=0.92)])
+      >>> bool(loss > 0)
+      True
+
+    References:
+      Long et al., "Deep Transfer Learning with Joint Adaptation Networks",
+      ICML 2017.
+    """
+    sources = _layers(sources, "sources")
+    targets = _layers(targets, "targets")
+    if len(sources) != len(targets):
+        raise ValueError(
+            f"`sources` and `targets` must have the same number of layers, got "
+            f"{len(sources)} and {len(targets)}."
+        )
+    xs, ys = [], []
+    for l, (s, t) in enumerate(zip(sources, targets, strict=True)):
+        s, t = _checks.feature_pair(s, t, (f"sources[{l}]", f"targets[{l}]"))
+        if l and s.shape[0] != xs[0].shape[0]:
+            raise ValueError(
+                f"every layer of `sources` must have the same number of samples, got shapes "
+                f"{xs[0].shape} (sources[0]) and {s.shape} (sources[{l}])."
+            )
+        if l and t.shape[0] != ys[0].shape[0]:
+            raise ValueError(
+                f"every layer of `targets` must have the same number of samples, got shapes "
+                f"{ys[0].shape} (targets[0]) and {t.shape} (targets[{l}])."
+            )
+        xs.append(s)
+        ys.append(t)
+    _check_estimator(estimator)
+    if isinstance(kernels, Kernel):
+        kernels = [kernels] * len(xs)
+    elif isinstance(kernels, Sequence) and not isinstance(kernels, str):
+        kernels = list(kernels)
+        if len(kernels) != len(xs):
+            raise ValueError(
+                f"`kernels` must give one kernel per layer ({len(xs)}), got {len(kernels)}."
+            )
+    else:
+        raise TypeError(
+            f"`kernels` must be a Kernel or a sequence of kernels, got {type(kernels).__name__}."
+        )
+    kernels = [_check_kernel(k, f"kernels[{l}]") for l, k in enumerate(kernels)]
+    if block_size is not None:
+        for l, k in enumerate(kernels):
+            _check_median_free(k, f"kernels[{l}]")
+    return _estimate(
+        kernels,
+        xs,
+        ys,
+        estimator=estimator,
+        source_weights=source_weights,
+        target_weights=target_weights,
+        block_size=block_size,
+        names=("sources[0]", "targets[0]"),
+    )
+
+
+def lmmd(
+    source: ArrayLike,
+    target: ArrayLike,
+    source_labels: ArrayLike,
+    target_probs: ArrayLike,
+    *,
+    num_classes: int,
+    kernel: Kernel,
+) -> jax.Array:
+    r"""Local (class-conditional) MMD of DSAN.
+
+    Class weights from source labels and target soft predictions
+    (:math:`P_t` under ``stop_gradient``):
+
+    .. math::
+
+       W_s = \frac{\operatorname{onehot}(y_s)}{\mathbf 1^\top \operatorname{onehot}(y_s)},
+       \qquad
+       W_t = \frac{P_t}{\mathbf 1^\top P_t}
+       \quad\text{(column-normalised, } [n, C] \text{ and } [m, C]),
+
+    keeping only the :math:`k` classes present both in :math:`y_s` and in
+    :math:`\arg\max P_t` (the other columns are zeroed), then
+
+    .. math::
+
+       \mathcal{L} = \frac{1}{k}\sum_{c\ \text{kept}}
+       \left(w^{s\top}_c K_{ss} w^s_c + w^{t\top}_c K_{tt} w^t_c
+       - 2\, w^{s\top}_c K_{st} w^t_c\right)
+       = \sum_{ij} \left(W_{ss}\circ K_{ss} + W_{tt}\circ K_{tt}
+       - 2 W_{st}\circ K_{st}\right)_{ij},
+
+    with :math:`W_{ss} = W_s W_s^\top / k` etc.: the mean over shared classes of a
+    weighted biased MMD between the class-:math:`c` parts of the two domains. The
+    loss is 0 when :math:`k = 0`. A column sum of 0 (a class with no mass) is
+    guarded against division by zero; such a class is never kept anyway.
+    Written with masks, so it runs under ``jit`` and ``vmap``.
+
+    ``kernel=MultiGaussian.dsan()`` with the target softmax as ``target_probs``
+    reproduces DeepDA's ``LMMDLoss`` (before its warm-up factor, and without its
+    "return 0 if the kernel has a NaN" guard); unlike DeepDA, ``n != m`` works.
+
+    Args:
+      source: ``[n, d]`` source features.
+      target: ``[m, d]`` target features.
+      source_labels: ``[n]`` integer labels in ``[0, num_classes)``.
+      target_probs: ``[m, num_classes]`` target class probabilities (softmax);
+        no gradient flows into them.
+      num_classes: number of classes ``C`` (static).
+      kernel: a :mod:`dalib.kernels` kernel, resolved on source and target together.
+
+    Returns:
+      Scalar loss.
+
+    Examples:
+      >>> import jax, jax.numpy as jnp
+      >>> from dalib.kernels import MultiGaussian
+      >>> xs = jax.random.normal(jax.random.key(0), (6, 3))
+      >>> xt = jax.random.normal(jax.random.key(1), (5, 3)) + 1.0
+      >>> ys = jnp.array([0, 0, 1, 1, 2, 2])
+      >>> pt = jax.nn.softmax(jax.random.normal(jax.random.key(2), (5, 3)))
+      >>> loss = lmmd(xs, xt, ys, pt, num_classes=3, kernel=MultiGaussian.dsan())
+      >>> bool(loss > 0)
+      True
+
+    References:
+      Zhu et al., "Deep Subdomain Adaptation Network for Image Classification",
+      IEEE TNNLS 32(4), 2021.
+    """
+    source, target = _checks.feature_pair(source, target)
+    if isinstance(num_classes, bool) or not isinstance(num_classes, (int, np.integer)):
+        raise TypeError(f"`num_classes` must be a positive int, got {num_classes!r}.")
+    if num_classes <= 0:
+        raise ValueError(f"`num_classes` must be a positive int, got {num_classes}.")
+    labels = _checks.labels(source_labels, "source_labels", num_classes=num_classes)
+    _checks.check_leading(labels, source, "source_labels", "source")
+    probs = _checks.probs(target_probs, "target_probs", num_classes=num_classes)
+    _checks.check_leading(probs, target, "target_probs", "target")
+    kernel = _check_kernel(kernel, "kernel")
+
+    dtype = jnp.result_type(source, target)
+    source, target = source.astype(dtype), target.astype(dtype)
+    probs = jax.lax.stop_gradient(probs.astype(dtype))
+    kernel = kernel.resolve(source, target)
+
+    onehot = jax.nn.one_hot(labels, num_classes, dtype=dtype)
+    s_mass = jnp.sum(onehot, axis=0)
+    t_mass = jnp.sum(probs, axis=0)
+    ws = onehot / jnp.where(s_mass > 0, s_mass, 1.0)
+    wt = probs / jnp.where(t_mass > 0, t_mass, 1.0)
+    predicted = jax.nn.one_hot(jnp.argmax(probs, axis=1), num_classes, dtype=dtype)
+    keep = (s_mass > 0) & (jnp.sum(predicted, axis=0) > 0)
+    ws = jnp.where(keep, ws, 0.0)
+    wt = jnp.where(keep, wt, 0.0)
+    count = jnp.sum(keep)
+
+    def per_class(a, x, y, b):
+        # sum_c a_c^T k(x, y) b_c
+        return jnp.sum(a * jnp.dot(kernel(x, y), b, precision=_HIGHEST))
+
+    total = (
+        per_class(ws, source, source, ws)
+        + per_class(wt, target, target, wt)
+        - 2.0 * per_class(ws, source, target, wt)
+    )
+    return jnp.where(count > 0, total / jnp.maximum(count, 1).astype(dtype), 0.0)

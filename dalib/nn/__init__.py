@@ -1,0 +1,9 @@
+"""Small Flax NNX modules that feed the losses: discriminators, critics, posteriors.
+
+Modules only produce arrays (logits, score matrices, Gaussian parameters); the
+losses in :mod:`dalib.losses` stay pure functions of those arrays.
+"""
+
+from dalib.nn._critics import GaussianPosterior, MICritic  # noqa: F401
+from dalib.nn._discriminators import DomainDiscriminator, RegionDiscriminators  # noqa: F401
+from dalib.nn._encoders import MLPEncoder, SegmentTransformer, SpectrogramCNN  # noqa: F401

@@ -1,0 +1,27 @@
+"""Built-in synthetic corpora for cross-corpus emotion recognition.
+
+Speech: three acted-emotion corpora synthesised offline with eSpeak NG that
+mimic the B/E/C cross-corpus SER protocol (EmoDB, eNTERFACE'05, CASIA):
+``synth-emodb`` (German), ``synth-enterface`` (English), ``synth-casia``
+(Mandarin). See ``docs/synthetic_corpora.md`` for their design and measured
+within- and cross-corpus accuracy.
+"""
+
+from dalib.synth._build import FEATURE_SETS as FEATURE_SETS
+from dalib.synth._build import build_speech_corpora as build_speech_corpora
+from dalib.synth._build import default_root as default_root
+from dalib.synth._build import load_manifest as load_manifest
+from dalib.synth._build import load_synthetic_table as load_synthetic_table
+from dalib.synth._build import resolve_corpus as resolve_corpus
+from dalib.synth._espeak import SAMPLE_RATE as SAMPLE_RATE
+from dalib.synth._espeak import EspeakError as EspeakError
+from dalib.synth._espeak import espeak_version as espeak_version
+from dalib.synth._espeak import synthesize as synthesize
+from dalib.synth._speech import BASE_EXPRESSION as BASE_EXPRESSION
+from dalib.synth._speech import SPEECH_CORPORA as SPEECH_CORPORA
+from dalib.synth._speech import Channel as Channel
+from dalib.synth._speech import Prosody as Prosody
+from dalib.synth._speech import Speaker as Speaker
+from dalib.synth._speech import SpeechCorpusSpec as SpeechCorpusSpec
+from dalib.synth._speech import Variability as Variability
+from dalib.synth._speech import render_utterance as render_utterance

@@ -1,0 +1,390 @@
+"""Building, caching and exporting the synthetic speech corpora."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import logging
+import multiprocessing
+import os
+import shutil
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from dalib.synth import _espeak, _speech
+from dalib.synth._speech import SPEECH_CORPORA, SpeechCorpusSpec
+
+__all__ = [
+    "FEATURE_SETS",
+    "build_speech_corpora",
+    "default_root",
+    "load_manifest",
+    "load_synthetic_table",
+    "resolve_corpus",
+]
+
+log = logging.getLogger("dalib.synth")
+
+MANIFEST = "manifest.json"
+
+#: Feature sets the corpora can be exported as (openSMILE functionals).
+FEATURE_SETS = ("is09", "is10", "egemaps")
+
+_ALIASES = {
+    **{s.code: s.name for s in SPEECH_CORPORA.values()},
+    **{s.name.removeprefix("synth-"): s.name for s in SPEECH_CORPORA.values()},
+}
+
+
+def default_root() -> Path:
+    """``$DALIB_SYNTH_DIR`` or ``~/.cache/dalib/synth``."""
+    env = os.environ.get("DALIB_SYNTH_DIR")
+    return Path(env) if env else Path.home() / ".cache" / "dalib" / "synth"
+
+
+def resolve_corpus(corpus: str | SpeechCorpusSpec) -> SpeechCorpusSpec:
+    """A spec from a spec, a name (``"synth-emodb"``, ``"emodb"``) or a code (``"B"``)."""
+    if isinstance(corpus, SpeechCorpusSpec):
+        return corpus
+    name = _ALIASES.get(corpus, corpus)
+    if name not in SPEECH_CORPORA:
+        raise ValueError(
+            f"unknown synthetic corpus {corpus!r}; choose from {sorted(SPEECH_CORPORA)} "
+            f"or the codes {sorted(s.code for s in SPEECH_CORPORA.values())}"
+        )
+    return SPEECH_CORPORA[name]
+
+
+def _subset(spec: SpeechCorpusSpec, num_speakers, num_sentences) -> SpeechCorpusSpec:
+    for arg, value, full in (
+        ("num_speakers", num_speakers, len(spec.speakers)),
+        ("num_sentences", num_sentences, len(spec.sentences)),
+    ):
+        if value is not None and not 1 <= value <= full:
+            raise ValueError(f"{arg} must be in [1, {full}] for {spec.name}, got {value}")
+    return dataclasses.replace(
+        spec,
+        speakers=spec.speakers[: num_speakers or len(spec.speakers)],
+        sentences=spec.sentences[: num_sentences or len(spec.sentences)],
+    )
+
+
+def load_manifest(corpus_dir: str | os.PathLike[str]) -> dict:
+    """The manifest of a built corpus (raises ``FileNotFoundError`` if not built)."""
+    path = Path(corpus_dir) / MANIFEST
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"{path} does not exist: build the corpus first with "
+            "dalib.synth.build_speech_corpora(out_dir) or `dalib synth speech --out DIR`"
+        )
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def _write_json(path: Path, obj: dict) -> None:
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(obj, indent=1, ensure_ascii=False), encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def _cached(corpus_dir: Path, config_hash: str) -> dict | None:
+    try:
+        manifest = load_manifest(corpus_dir)
+    except (FileNotFoundError, json.JSONDecodeError):
+        return None
+    if manifest.get("config_hash") != config_hash:
+        return None
+    if not all((corpus_dir / u["path"]).is_file() for u in manifest["utterances"]):
+        return None
+    return manifest
+
+
+# ---------------------------------------------------------------- workers
+
+
+def _render_job(job: tuple) -> dict:
+    spec, speaker, emotion, sentence, seed, path = job
+    import soundfile
+
+    wav, prosody = _speech.render_utterance(spec, speaker, emotion, sentence, seed=seed)
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    soundfile.write(path, wav, spec.channel.sample_rate, subtype="PCM_16", format="WAV")
+    return {"num_samples": int(wav.size), "prosody": prosody}
+
+
+_SMILES: dict = {}
+
+
+def _opensmile_config(feature_set: str):
+    import opensmile
+
+    base = Path(opensmile.__file__).parent / "core" / "config"
+    return {
+        "is09": str(base / "is09-13" / "IS09_emotion.conf"),
+        "is10": str(base / "is09-13" / "IS10_paraling_compat.conf"),
+        "egemaps": opensmile.FeatureSet.eGeMAPSv02,
+    }[feature_set]
+
+
+def _smile(feature_set: str):
+    if feature_set not in _SMILES:
+        import opensmile
+
+        _SMILES[feature_set] = opensmile.Smile(
+            feature_set=_opensmile_config(feature_set),
+            feature_level=opensmile.FeatureLevel.Functionals,
+        )
+    return _SMILES[feature_set]
+
+
+def _feature_job(job: tuple) -> tuple[np.ndarray, list[str]]:
+    feature_set, path = job
+    import soundfile
+
+    wav, rate = soundfile.read(path, dtype="float32")
+    frame = _smile(feature_set).process_signal(wav, rate)
+    return frame.to_numpy(dtype=np.float32)[0], [str(c) for c in frame.columns]
+
+
+def _extractor_id(feature_set: str) -> str:
+    import opensmile
+
+    return f"opensmile-{opensmile.__version__}-{feature_set}"
+
+
+class _Runner:
+    """Maps jobs in order, in-process or over a spawn pool created on first use."""
+
+    def __init__(self, num_workers: int):
+        self.num_workers = num_workers
+        self.pool = None
+
+    def map(self, fn, jobs: list) -> list:
+        if self.num_workers <= 1 or len(jobs) < 2:
+            return [fn(j) for j in jobs]
+        if self.pool is None:
+            # spawn, not fork: the workers must start without the caller's threads
+            # (JAX); each worker then forks per utterance from a clean state.
+            ctx = multiprocessing.get_context("spawn")
+            self.pool = ctx.Pool(self.num_workers)
+        chunk = max(1, len(jobs) // (8 * self.num_workers))
+        return self.pool.map(fn, jobs, chunksize=chunk)
+
+    def close(self):
+        if self.pool is not None:
+            self.pool.close()
+            self.pool.join()
+            self.pool = None
+
+
+# ---------------------------------------------------------------- building
+
+
+def _build_corpus(
+    spec: SpeechCorpusSpec, corpus_dir: Path, seed: int, runner: _Runner, force: bool
+) -> dict:
+    config_hash = _speech.spec_hash(spec, seed=seed)
+    manifest = None if force else _cached(corpus_dir, config_hash)
+    if manifest is not None:
+        log.info("%s: cached at %s", spec.name, corpus_dir)
+        return manifest
+    log.info("%s: rendering into %s", spec.name, corpus_dir)
+    for stale in (corpus_dir / "wav", corpus_dir / "features", corpus_dir / MANIFEST):
+        if stale.is_dir():
+            shutil.rmtree(stale)
+        elif stale.exists():
+            stale.unlink()
+    entries, jobs = [], []
+    for speaker in spec.speakers:
+        for emotion in spec.emotions:
+            for k, text in enumerate(spec.sentences):
+                uid = _speech.utterance_id(speaker.name, emotion, k)
+                rel = f"wav/{speaker.name}/{uid}.wav"
+                entries.append(
+                    {
+                        "file": uid,
+                        "path": rel,
+                        "label": emotion,
+                        "speaker": speaker.name,
+                        "gender": speaker.gender,
+                        "sentence": k,
+                        "text": text,
+                    }
+                )
+                jobs.append((spec, speaker, emotion, k, seed, str(corpus_dir / rel)))
+    for entry, result in zip(entries, runner.map(_render_job, jobs), strict=True):
+        entry["duration_s"] = round(result["num_samples"] / spec.channel.sample_rate, 4)
+        entry["prosody"] = {
+            k: (round(v, 4) if isinstance(v, float) else v) for k, v in result["prosody"].items()
+        }
+    manifest = {
+        "name": spec.name,
+        "code": spec.code,
+        "stands_for": spec.stands_for,
+        "config_hash": config_hash,
+        "seed": seed,
+        "generator_version": _speech.GENERATOR_VERSION,
+        "espeak_ng_version": _espeak.espeak_version(),
+        "sample_rate": spec.channel.sample_rate,
+        "language": spec.language,
+        "classes": list(spec.emotions),
+        "speakers": [s.name for s in spec.speakers],
+        "num_utterances": len(entries),
+        "spec": spec.to_json(),
+        "tables": {},
+        "utterances": entries,
+    }
+    _write_json(corpus_dir / MANIFEST, manifest)
+    return manifest
+
+
+def _export_table(manifest: dict, corpus_dir: Path, feature_set: str, runner: _Runner) -> Path:
+    rel = f"features/{feature_set}.npz"
+    table_hash = hashlib.sha256(
+        f"{manifest['config_hash']}:{_extractor_id(feature_set)}".encode()
+    ).hexdigest()
+    record = manifest["tables"].get(feature_set)
+    if record and record["hash"] == table_hash and (corpus_dir / rel).is_file():
+        return corpus_dir / rel
+    log.info("%s: extracting %s features", manifest["name"], feature_set)
+    utts = manifest["utterances"]
+    rows = runner.map(_feature_job, [(feature_set, str(corpus_dir / u["path"])) for u in utts])
+    (corpus_dir / "features").mkdir(exist_ok=True)
+    save_table(
+        corpus_dir / rel,
+        features=np.stack([r[0] for r in rows]).astype(np.float32),
+        labels=np.array([u["label"] for u in utts]),
+        speakers=np.array([u["speaker"] for u in utts]),
+        files=np.array([u["file"] for u in utts]),
+        feature_names=np.array(rows[0][1]),
+    )
+    manifest["tables"][feature_set] = {
+        "path": rel,
+        "hash": table_hash,
+        "extractor": _extractor_id(feature_set),
+    }
+    _write_json(corpus_dir / MANIFEST, manifest)
+    return corpus_dir / rel
+
+
+def save_table(path: Path, **arrays: np.ndarray) -> None:
+    """Write a feature table ``.npz`` (API.md format) atomically."""
+    tmp = path.with_name(path.stem + ".tmp.npz")
+    np.savez(tmp, **arrays)
+    os.replace(tmp, path)
+
+
+def build_speech_corpora(
+    out_dir: str | os.PathLike[str],
+    *,
+    seed: int = 0,
+    corpora: Iterable[str | SpeechCorpusSpec] | None = None,
+    feature_sets: Sequence[str] = ("is09",),
+    num_speakers: int | None = None,
+    num_sentences: int | None = None,
+    num_workers: int = 2,
+    force: bool = False,
+) -> dict[str, Path]:
+    """Build (or find cached) synthetic cross-corpus speech corpora on disk.
+
+    Each corpus goes to ``out_dir/<name>/``: ``wav/<speaker>/<id>.wav`` (16-bit
+    PCM at the corpus's sample rate), ``manifest.json`` (the configuration, its
+    hash, and per utterance the label, speaker, text and the prosody that was
+    rendered) and ``features/<set>.npz`` feature tables (``features``,
+    ``labels`` as class names, ``speakers``, ``files``, ``feature_names``). A
+    corpus whose manifest has the same configuration hash is not rendered
+    again; a feature table whose recorded hash matches is not extracted again.
+
+    The output depends on ``seed`` and the configuration only: the same seed
+    gives byte-identical files, whatever ``num_workers``.
+
+    Args:
+      out_dir: the folder that receives one subfolder per corpus.
+      seed: seed of every random draw (prosody variation, pauses, rooms, noise).
+      corpora: names (``"synth-emodb"``), codes (``"B"``) or
+        :class:`SpeechCorpusSpec` objects; default: the three corpora.
+      feature_sets: openSMILE functionals to export, from :data:`FEATURE_SETS`
+        (empty: audio only).
+      num_speakers: keep the first ``k`` speakers of each corpus (for quick tests).
+      num_sentences: keep the first ``k`` sentences of each corpus.
+      num_workers: worker processes (``0`` or ``1``: in this process).
+      force: render and extract again even when cached.
+
+    Returns:
+      corpus name -> corpus folder.
+
+    Examples:
+      >>> import tempfile
+      >>> from dalib.synth import build_speech_corpora
+      >>> with tempfile.TemporaryDirectory() as d:
+      ...     paths = build_speech_corpora(d, corpora=["B"], num_speakers=1,
+      ...                                  num_sentences=1, feature_sets=(), num_workers=0)
+      ...     print(sorted(p.name for p in (paths["synth-emodb"] / "wav" / "b01").iterdir())[:2])
+      ['b01_angry_s00.wav', 'b01_boredom_s00.wav']
+    """
+    unknown = [f for f in feature_sets if f not in FEATURE_SETS]
+    if unknown:
+        raise ValueError(f"unknown feature set(s) {unknown}; choose from {list(FEATURE_SETS)}")
+    specs = [resolve_corpus(c) for c in (corpora if corpora is not None else SPEECH_CORPORA)]
+    specs = [_subset(s, num_speakers, num_sentences) for s in specs]
+    out = Path(out_dir)
+    runner = _Runner(num_workers)
+    paths = {}
+    try:
+        for spec in specs:
+            corpus_dir = out / spec.name
+            corpus_dir.mkdir(parents=True, exist_ok=True)
+            manifest = _build_corpus(spec, corpus_dir, seed, runner, force)
+            for feature_set in feature_sets:
+                _export_table(manifest, corpus_dir, feature_set, runner)
+            paths[spec.name] = corpus_dir
+    finally:
+        runner.close()
+    return paths
+
+
+def load_synthetic_table(
+    name: str,
+    feature_set: str = "is09",
+    *,
+    root: str | os.PathLike[str] | None = None,
+    build: bool = True,
+    seed: int = 0,
+) -> dict[str, np.ndarray]:
+    """Load the feature table of a synthetic corpus, building it first if needed.
+
+    Args:
+      name: ``"synth-emodb"``, ``"synth-enterface"``, ``"synth-casia"`` (or
+        ``"emodb"``..., or the codes ``"B"``, ``"E"``, ``"C"``).
+      feature_set: one of :data:`FEATURE_SETS`.
+      root: the ``out_dir`` the corpora were built in (default :func:`default_root`).
+      build: build the corpus (with ``seed``) when it or the table is missing.
+      seed: the seed used when building; an existing build is used as it is.
+
+    Returns:
+      ``{"features": [N, D] float32, "labels": [N] str, "speakers": [N] str,
+      "files": [N] str, "feature_names": [D] str}``.
+    """
+    spec = resolve_corpus(name)
+    if feature_set not in FEATURE_SETS:
+        raise ValueError(f"unknown feature set {feature_set!r}; choose from {list(FEATURE_SETS)}")
+    corpus_dir = Path(root) if root is not None else default_root()
+    corpus_dir = corpus_dir / spec.name
+    path = corpus_dir / "features" / f"{feature_set}.npz"
+    if not path.is_file():
+        if not build:
+            raise FileNotFoundError(
+                f"{path} does not exist: build it with dalib.synth.build_speech_corpora"
+                f"({str(corpus_dir.parent)!r}, feature_sets=[{feature_set!r}])"
+            )
+        try:
+            seed = load_manifest(corpus_dir)["seed"]
+        except FileNotFoundError:
+            pass
+        build_speech_corpora(
+            corpus_dir.parent, seed=seed, corpora=[spec.name], feature_sets=[feature_set]
+        )
+    with np.load(path, allow_pickle=False) as data:
+        return {k: data[k] for k in data.files}

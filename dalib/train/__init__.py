@@ -1,0 +1,41 @@
+"""Training: compose any encoder with any alignment terms, jitted, vmapped, sharded.
+
+* :func:`make_trainer` builds a pure ``step(state, batch, key) -> (state, metrics)``
+  from an encoder and a classifier (Flax NNX, Flax Linen, or a plain function;
+  see :class:`Network`), a weighted set of alignment terms (:class:`MMD`,
+  :class:`DomainAdversarial`, :class:`ConditionalAdversarial`, ...) and an optax
+  optimizer.
+* :class:`Batch` carries source inputs, source labels and target inputs: there
+  is no field for target labels.
+* :func:`train` runs a whole training as one ``lax.scan`` (``vmap`` it over seeds);
+  :func:`fit` adds orbax checkpoints and resumption; :func:`data_parallel`
+  shards batches over devices; :func:`evaluate` scores a target set.
+"""
+
+from dalib.train._batch import Batch, check_batch, sample_batch  # noqa: F401
+from dalib.train._evaluate import Evaluation, evaluate, predict  # noqa: F401
+from dalib.train._loop import fit, restore, run_steps, train  # noqa: F401
+from dalib.train._network import (  # noqa: F401
+    Network,
+    as_network,
+    from_function,
+    from_linen,
+    from_nnx,
+)
+from dalib.train._parallel import DataParallel, data_mesh, data_parallel  # noqa: F401
+from dalib.train._terms import (  # noqa: F401
+    CORAL,
+    JMMD,
+    LMMD,
+    MMD,
+    ClassifierDiscrepancy,
+    ConditionalAdversarial,
+    Distance,
+    DomainAdversarial,
+    Entropy,
+    MarginDisparity,
+    Outputs,
+    Term,
+    weight_at,
+)
+from dalib.train._trainer import MODES, Trainer, TrainState, make_trainer  # noqa: F401
