@@ -1,8 +1,8 @@
 """Emotion corpora from their original layouts, audio decoding, feature tables.
 
 Readers (pure Python, no TensorFlow) parse a corpus folder as distributed and
-return a :class:`Corpus` of :class:`Record` s (audio path, canonical label,
-speaker, utterance id) with the label mapping. Labels use one vocabulary,
+return a :class:`Corpus`: one :class:`Record` per utterance (audio path,
+canonical label, speaker, utterance id) and the label mapping. Labels use one vocabulary,
 :data:`CANONICAL_LABELS`, so that two corpora share classes by name.
 
 TFDS builders (``dalib.data.builders``: ``EmoDB``, ``Enterface``, ``Casia``,

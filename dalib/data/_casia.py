@@ -64,7 +64,9 @@ def read_casia(root: str | os.PathLike[str]) -> Corpus:
     root = as_root(root, "CASIA", CASIA_LAYOUT)
     speakers = [p for p in visible_entries(root) if p.is_dir()]
     if not speakers:
-        raise CorpusLayoutError(f"CASIA root {root} holds no speaker folder; expected {CASIA_LAYOUT}.")
+        raise CorpusLayoutError(
+            f"CASIA root {root} holds no speaker folder; expected {CASIA_LAYOUT}."
+        )
     records, bad = [], []
     for speaker_dir in speakers:
         emotion_dirs = visible_entries(speaker_dir)

@@ -98,6 +98,4 @@ def read_emodb(root: str | os.PathLike[str]) -> Corpus:
         EMODB_LAYOUT,
     )
     label_names = sorted(set(EMODB_LABELS.values()))
-    return make_corpus(
-        "emodb", root, records, label_names, EMODB_LABELS, layout=EMODB_LAYOUT
-    )
+    return make_corpus("emodb", root, records, label_names, EMODB_LABELS, layout=EMODB_LAYOUT)

@@ -54,7 +54,9 @@ def _read_evaluations(session_dir, labels, bad):
             found += 1
             utt = match["utt"]
             if utt in labels:
-                raise CorpusLayoutError(f"IEMOCAP: utterance {utt} is labelled twice (again in {txt}).")
+                raise CorpusLayoutError(
+                    f"IEMOCAP: utterance {utt} is labelled twice (again in {txt})."
+                )
             labels[utt] = match["label"].lower()
         if not found:
             bad.append(f"{txt.relative_to(session_dir.parent).as_posix()} (no labelled turn)")

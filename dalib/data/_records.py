@@ -171,9 +171,7 @@ def make_corpus(
     """Sorts records, checks file ids are unique and the corpus is not empty."""
     records = sorted(records, key=lambda r: r.file)
     if not records:
-        raise CorpusLayoutError(
-            f"{name}: no utterances found under {root}; expected {layout}."
-        )
+        raise CorpusLayoutError(f"{name}: no utterances found under {root}; expected {layout}.")
     seen = collections.Counter(r.file for r in records)
     duplicates = sorted(f for f, c in seen.items() if c > 1)
     if duplicates:

@@ -193,7 +193,11 @@ def save_table(
     fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=f".tmp{suffix}")
     try:
         if suffix == ".npz":
-            arrays = {"features": table.features, "labels": table.labels, "meta": np.array(meta_json)}
+            arrays = {
+                "features": table.features,
+                "labels": table.labels,
+                "meta": np.array(meta_json),
+            }
             for key in _OPTIONAL:
                 if getattr(table, key) is not None:
                     arrays[key] = getattr(table, key)
@@ -215,9 +219,16 @@ def _write_csv(fd: int, table: FeatureTable, meta_json: str) -> None:
     clash = sorted(set(n.lower() for n in names) & set(_CSV_COLUMNS))
     if clash:
         raise TableError(f"feature names {clash} clash with the CSV's reserved columns.")
-    columns = [(c, getattr(table, f)) for c, f in (
-        ("file", "files"), ("speaker", "speakers"), ("subject", "subjects"), ("label", "labels")
-    ) if getattr(table, f) is not None]
+    columns = [
+        (c, getattr(table, f))
+        for c, f in (
+            ("file", "files"),
+            ("speaker", "speakers"),
+            ("subject", "subjects"),
+            ("label", "labels"),
+        )
+        if getattr(table, f) is not None
+    ]
     with os.fdopen(fd, "w", newline="", encoding="utf-8") as f:
         f.write(_CSV_META + meta_json + "\n")
         writer = csv.writer(f)
@@ -277,7 +288,9 @@ def _load_csv(path: Path) -> FeatureTable:
         if field is None:
             feature_cols.append(j)
         elif field in fields:
-            raise TableError(f"{path}: two columns give {field}: {header[fields[field]]!r}, {name!r}.")
+            raise TableError(
+                f"{path}: two columns give {field}: {header[fields[field]]!r}, {name!r}."
+            )
         else:
             fields[field] = j
     if "labels" not in fields:

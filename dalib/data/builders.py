@@ -117,12 +117,15 @@ class SpeechEmotionBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=Tr
     def _generate_examples(self, corpus: Corpus) -> Iterator[tuple[str, dict[str, Any]]]:
         for record in corpus.records:
             audio = load_audio(record.path, self.SAMPLE_RATE)
-            yield record.file, {
-                "audio": to_int16(audio),
-                "label": record.label,
-                "speaker": record.speaker,
-                "file": record.file,
-            }
+            yield (
+                record.file,
+                {
+                    "audio": to_int16(audio),
+                    "label": record.label,
+                    "speaker": record.speaker,
+                    "file": record.file,
+                },
+            )
 
 
 class EmoDB(SpeechEmotionBuilder):

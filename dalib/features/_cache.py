@@ -81,7 +81,9 @@ class FeatureCache:
     """
 
     def __init__(self, directory: str | os.PathLike[str] | None = None):
-        self.directory = Path(directory).expanduser() if directory is not None else default_cache_dir()
+        self.directory = (
+            Path(directory).expanduser() if directory is not None else default_cache_dir()
+        )
         self.hits = 0
         self.misses = 0
 
@@ -92,7 +94,12 @@ class FeatureCache:
     def key(content_digest: str, feature_set: str, config: Mapping[str, Any]) -> str:
         """Hex key of one utterance under one feature configuration."""
         payload = json.dumps(
-            {"content": content_digest, "set": feature_set, "config": dict(config), "format": _FORMAT},
+            {
+                "content": content_digest,
+                "set": feature_set,
+                "config": dict(config),
+                "format": _FORMAT,
+            },
             sort_keys=True,
             default=str,
         )

@@ -84,13 +84,11 @@ def canonical_feature_set(name: str) -> str:
     key = "".join(ch for ch in str(name).lower() if ch.isalnum())
     key = _ALIASES.get(key, key)
     if key not in FEATURE_SETS:
-        raise ValueError(
-            f"unknown feature set {name!r}; choose one of {', '.join(FEATURE_SETS)}."
-        )
+        raise ValueError(f"unknown feature set {name!r}; choose one of {', '.join(FEATURE_SETS)}.")
     return key
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _smile(name: str):
     try:
         import opensmile
@@ -111,9 +109,7 @@ def _logmel_options(options: Mapping[str, Any] | None) -> dict[str, Any]:
     merged = dict(LOGMEL_DEFAULTS)
     unknown = set(options or {}) - set(merged)
     if unknown:
-        raise ValueError(
-            f"unknown log-mel option(s) {sorted(unknown)}; valid: {sorted(merged)}."
-        )
+        raise ValueError(f"unknown log-mel option(s) {sorted(unknown)}; valid: {sorted(merged)}.")
     merged.update(options or {})
     return merged
 
@@ -161,7 +157,10 @@ def _logmel_summary(signal: np.ndarray, sample_rate: int, options: dict[str, Any
     padded = np.zeros(padded_length, np.float32)
     padded[:length] = signal
     out = _pooled_logmel(
-        jnp.asarray(padded), n_valid, sample_rate=sample_rate, options=tuple(sorted(options.items()))
+        jnp.asarray(padded),
+        n_valid,
+        sample_rate=sample_rate,
+        options=tuple(sorted(options.items())),
     )
     return np.asarray(out, np.float32)
 

@@ -137,7 +137,9 @@ def mel_filterbank(
     if norm not in ("slaney", None):
         raise ValueError(f"`norm` must be 'slaney' or None, got {norm!r}.")
     bins = np.linspace(0.0, sample_rate / 2.0, n_fft // 2 + 1)
-    edges = mel_to_hz(np.linspace(hz_to_mel(fmin, htk=htk), hz_to_mel(fmax, htk=htk), n_mels + 2), htk=htk)
+    edges = mel_to_hz(
+        np.linspace(hz_to_mel(fmin, htk=htk), hz_to_mel(fmax, htk=htk), n_mels + 2), htk=htk
+    )
     lower, centre, upper = edges[:-2, None], edges[1:-1, None], edges[2:, None]
     rising = (bins[None, :] - lower) / (centre - lower)
     falling = (upper - bins[None, :]) / (upper - centre)
@@ -236,7 +238,13 @@ def melspectrogram(
     if power != 2.0:
         magnitude = magnitude ** (power / 2.0)
     fb = mel_filterbank(
-        sample_rate=sample_rate, n_fft=n_fft, n_mels=n_mels, fmin=fmin, fmax=fmax, htk=htk, norm=norm
+        sample_rate=sample_rate,
+        n_fft=n_fft,
+        n_mels=n_mels,
+        fmin=fmin,
+        fmax=fmax,
+        htk=htk,
+        norm=norm,
     )
     return magnitude @ jnp.asarray(fb.T, x.dtype)
 

@@ -110,7 +110,7 @@ class Normalizer:
                 f"`features` has {x.shape[1]} columns (shape {x.shape}) but the normalizer "
                 f"was fitted on {dim}."
             )
-        unseen = sorted({str(k) for k in g.tolist()} - {str(k) for k in self.means})
+        unseen = sorted(str(k) for k in dict.fromkeys(g.tolist()) if k not in self.means)
         if unseen:
             raise ValueError(
                 f"groups {unseen[:10]} were not seen by fit (fitted on {len(self.means)} "

@@ -38,6 +38,7 @@ Which settings reproduce which reference code:
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 
 import jax
@@ -251,7 +252,6 @@ def _estimate(
     names: tuple[str, str],
 ) -> jax.Array:
     """Shared body of :func:`mmd` and :func:`jmmd` on validated layers."""
-    n, m = xs[0].shape[0], ys[0].shape[0]
     unbiased = estimator == "unbiased"
     if estimator in ("linear", "linear_cyclic"):
         if source_weights is not None or target_weights is not None:
@@ -269,16 +269,23 @@ def _estimate(
     _check_weight_values(ws, "source_weights", unbiased)
     _check_weight_values(wt, "target_weights", unbiased)
     block = _check_block_size(block_size)
+    return _compute(list(kernels), list(xs), list(ys), ws, wt, estimator=estimator, block=block)
 
+
+# Compiled once per configuration, so that eager calls (evaluation loops, tests)
+# do not re-trace the tile scan every time; inside a caller's jit it is inlined.
+@functools.partial(jax.jit, static_argnames=("estimator", "block"))
+def _compute(kernels, xs, ys, ws, wt, *, estimator: str, block: int | None) -> jax.Array:
+    n, m = xs[0].shape[0], ys[0].shape[0]
     dtype = jnp.result_type(*xs, *ys)
     xs = [x.astype(dtype) for x in xs]
     ys = [y.astype(dtype) for y in ys]
     kernels = [k.resolve(x, y) for k, x, y in zip(kernels, xs, ys, strict=True)]
-
     if estimator in ("linear", "linear_cyclic"):
         return _linear_estimate(kernels, xs, ys, cyclic=estimator == "linear_cyclic")
     p = _weights(ws, n, dtype)
     q = _weights(wt, m, dtype)
+    unbiased = estimator == "unbiased"
     return _quadratic_estimate(kernels, xs, ys, p, q, unbiased=unbiased, block=block)
 
 
@@ -603,6 +610,11 @@ def lmmd(
     _checks.check_leading(probs, target, "target_probs", "target")
     kernel = _check_kernel(kernel, "kernel")
 
+    return _lmmd(kernel, source, target, labels, probs, num_classes=int(num_classes))
+
+
+@functools.partial(jax.jit, static_argnames=("num_classes",))
+def _lmmd(kernel, source, target, labels, probs, *, num_classes: int) -> jax.Array:
     dtype = jnp.result_type(source, target)
     source, target = source.astype(dtype), target.astype(dtype)
     probs = jax.lax.stop_gradient(probs.astype(dtype))

@@ -51,6 +51,10 @@ def split_masks(
     return train, test
 
 
+def _spd_solve(a: jax.Array, b: jax.Array) -> jax.Array:
+    return jax.scipy.linalg.cho_solve(jax.scipy.linalg.cho_factor(a), b)
+
+
 def _balanced_ridge_scores(
     x: jax.Array, y: jax.Array, weights: jax.Array, reg: jax.Array
 ) -> jax.Array:
@@ -71,13 +75,13 @@ def _balanced_ridge_scores(
     if d <= n:
         a = jnp.matmul(z.T, weights[:, None] * z, precision=_HIGHEST) + reg * jnp.eye(d)
         rhs = jnp.matmul(z.T, weights * y, precision=_HIGHEST)
-        theta = jax.scipy.linalg.solve(a, rhs, assume_a="pos")
+        theta = _spd_solve(a, rhs)
     else:
         # (Zᵀ W Z + λ I)⁻¹ Zᵀ W y = Zᵀ W^½ (W^½ Z Zᵀ W^½ + λ I)⁻¹ W^½ y: an n x n solve.
         root = jnp.sqrt(weights)
         zw = root[:, None] * z
         k = jnp.matmul(zw, zw.T, precision=_HIGHEST) + reg * jnp.eye(n)
-        alpha = jax.scipy.linalg.solve(k, root * y, assume_a="pos")
+        alpha = _spd_solve(k, root * y)
         theta = jnp.matmul(zw.T, alpha, precision=_HIGHEST)
     return jnp.matmul(z, theta, precision=_HIGHEST)
 

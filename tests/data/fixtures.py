@@ -19,7 +19,7 @@ SECONDS = 0.25
 def tone(seed: int, *, sample_rate: int = 16000, seconds: float = SECONDS, channels: int = 1):
     """A short harmonic tone with noise, ``[T]`` or ``[T, channels]`` float64."""
     rng = np.random.default_rng(seed)
-    t = np.arange(int(round(seconds * sample_rate))) / sample_rate
+    t = np.arange(round(seconds * sample_rate)) / sample_rate
     f0 = 120.0 + 15.0 * (seed % 11)
     x = sum(0.2 / k * np.sin(2 * np.pi * k * f0 * t) for k in range(1, 4))
     x = x + 0.01 * rng.standard_normal(t.shape)

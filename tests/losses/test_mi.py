@@ -165,7 +165,7 @@ def test_dv_dominates_nwj_and_is_shift_invariant():
 @pytest.mark.parametrize("fn", [losses.infonce, losses.nwj, losses.dv], ids=["nce", "nwj", "dv"])
 def test_lower_bounds_grads_jit_vmap(fn):
     s = _random_scores(4, 5, scale=1.0)
-    check_grads(fn, (s,), order=2, modes=("rev",))
+    check_grads(fn, (s,), order=1, modes=("rev",))
     np.testing.assert_allclose(float(jax.jit(fn)(s)), float(fn(s)), rtol=1e-12)
     batch = np.stack([_random_scores(k, 5) for k in range(3)])
     np.testing.assert_allclose(
@@ -279,7 +279,7 @@ def test_club_with_known_gaussian_posterior():
 
 def test_vclub_expectation_is_club():
     mu, log_var, y = _random_posterior(5, 12, 2)
-    keys = jax.random.split(jax.random.key(0), 4000)
+    keys = jax.random.split(jax.random.key(0), 2000)
     draws = jax.vmap(lambda k: losses.vclub(mu, log_var, y, key=k))(keys)
     club = float(losses.club(mu, log_var, y))
     spread = float(jnp.std(draws)) / math.sqrt(len(keys))
@@ -310,7 +310,7 @@ def test_upper_bound_grads_jit_vmap(name):
     }
     fn = fns[name]
     args = _random_posterior(1, 5, 2)
-    check_grads(fn, args, order=2, modes=("rev",))
+    check_grads(fn, args, order=1, modes=("rev",))
     np.testing.assert_allclose(float(jax.jit(fn)(*args)), float(fn(*args)), rtol=1e-12)
     batches = [
         np.stack(a) for a in zip(*[_random_posterior(k, 5, 2) for k in range(3)], strict=True)
