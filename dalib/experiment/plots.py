@@ -31,9 +31,9 @@ def tsne_embedding(features: np.ndarray, *, seed: int = 0, perplexity: float = 3
 
     features = np.asarray(features, dtype=np.float64)
     perplexity = min(perplexity, max(2.0, (features.shape[0] - 1) / 3.0))
-    return TSNE(
-        n_components=2, perplexity=perplexity, init="pca", random_state=seed
-    ).fit_transform(features)
+    return TSNE(n_components=2, perplexity=perplexity, init="pca", random_state=seed).fit_transform(
+        features
+    )
 
 
 def plot_tsne(
@@ -64,8 +64,15 @@ def plot_tsne(
         for c, name in enumerate(classes):
             ms = source_labels[keep_s] == c
             mt = target_labels[keep_t] == c
-            ax.scatter(es[ms, 0], es[ms, 1], s=10, marker="o", color=cmap(c % 10), alpha=0.6,
-                       label=f"{name} (source)")
+            ax.scatter(
+                es[ms, 0],
+                es[ms, 1],
+                s=10,
+                marker="o",
+                color=cmap(c % 10),
+                alpha=0.6,
+                label=f"{name} (source)",
+            )
             ax.scatter(et[mt, 0], et[mt, 1], s=16, marker="x", color=cmap(c % 10), alpha=0.8)
         ax.set_title(f"t-SNE {title} adaptation (o source, x target)")
         ax.set_xticks([])
@@ -91,8 +98,15 @@ def plot_confusion(
     ax.imshow(norm, vmin=0.0, vmax=1.0, cmap="Blues")
     for i in range(k):
         for j in range(k):
-            ax.text(j, i, f"{int(matrix[i, j])}\n{100 * norm[i, j]:.0f}%", ha="center",
-                    va="center", fontsize=8, color="white" if norm[i, j] > 0.5 else "black")
+            ax.text(
+                j,
+                i,
+                f"{int(matrix[i, j])}\n{100 * norm[i, j]:.0f}%",
+                ha="center",
+                va="center",
+                fontsize=8,
+                color="white" if norm[i, j] > 0.5 else "black",
+            )
     ax.set_xticks(range(k), classes, rotation=45, ha="right")
     ax.set_yticks(range(k), classes)
     ax.set_xlabel("predicted")
@@ -105,7 +119,9 @@ def plot_confusion(
     return path
 
 
-def plot_curves(history: Mapping[str, Sequence[float]], path: str | Path, *, title: str = "") -> Path:
+def plot_curves(
+    history: Mapping[str, Sequence[float]], path: str | Path, *, title: str = ""
+) -> Path:
     """One panel per metric of a training history ``{name: [value per logged step]}``."""
     plt = _pyplot()
     names = [n for n, v in history.items() if n != "step" and len(v)]
@@ -117,7 +133,11 @@ def plot_curves(history: Mapping[str, Sequence[float]], path: str | Path, *, tit
     fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.0 * rows), squeeze=False)
     for ax, name in zip(axes.flat, names, strict=False):
         values = np.asarray(history[name], dtype=float)
-        x = np.asarray(steps) if steps is not None and len(steps) == len(values) else np.arange(len(values))
+        x = (
+            np.asarray(steps)
+            if steps is not None and len(steps) == len(values)
+            else np.arange(len(values))
+        )
         ax.plot(x, values, lw=1.2)
         ax.set_title(name, fontsize=9)
         ax.set_xlabel("step", fontsize=8)

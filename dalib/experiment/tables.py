@@ -41,7 +41,9 @@ class ResultsTable:
             raise ValueError("no finished runs to tabulate")
         self.metric = metric
         self.note = note
-        self.methods = list(methods) if methods else list(dict.fromkeys(r["method"] for r in records))
+        self.methods = (
+            list(methods) if methods else list(dict.fromkeys(r["method"] for r in records))
+        )
         self.tasks = list(tasks) if tasks else list(dict.fromkeys(r["task"] for r in records))
         # values[method][task][seed] = metric
         self.values: dict[str, dict[str, dict[int, float]]] = {}
@@ -92,10 +94,19 @@ class ResultsTable:
         widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
         lines = []
         for k, row in enumerate(rows):
-            cells = [c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths, strict=True))]
+            cells = [
+                c.ljust(w) if i == 0 else c.rjust(w)
+                for i, (c, w) in enumerate(zip(row, widths, strict=True))
+            ]
             lines.append("| " + " | ".join(cells) + " |")
             if k == 0:
-                lines.append("|" + "|".join("-" * (w + 1) + ("-" if i == 0 else ":") for i, w in enumerate(widths)) + "|")
+                lines.append(
+                    "|"
+                    + "|".join(
+                        "-" * (w + 1) + ("-" if i == 0 else ":") for i, w in enumerate(widths)
+                    )
+                    + "|"
+                )
         title = f"{self.metric.upper()} (%), mean ± std over seeds"
         text = title + "\n\n" + "\n".join(lines)
         return text + (f"\n\n{self.note}" if self.note else "")

@@ -188,11 +188,10 @@ def dv(scores: ArrayLike) -> jax.Array:
 class MineState(NamedTuple):
     r"""Moving average carried between :func:`mine` steps.
 
-    Attributes:
-      log_moving_average: log of the exponential moving average of the batch
-        estimates of :math:`\mathbb{E}_{p(x)p(y)}[e^{f}]`, started at 0
-        (``-inf`` in log space) and not yet bias-corrected.
-      count: number of updates so far (``int32``), used for the bias correction.
+    ``log_moving_average`` is the log of the exponential moving average of the
+    batch estimates of :math:`\mathbb{E}_{p(x)p(y)}[e^{f}]`, started at 0
+    (``-inf`` in log space) and not yet bias-corrected; ``count`` (``int32``) is
+    the number of updates so far, used for the bias correction.
     """
 
     log_moving_average: jax.Array

@@ -109,7 +109,8 @@ def check_inputs(
 
 def check_positive(value: Any, name: str, *, allow_zero: bool = False) -> None:
     """Raises ``ValueError`` unless ``value`` is a (non-negative) positive real number."""
-    ok = isinstance(value, int | float | np.floating | np.integer) and np.isfinite(value)
+    ok = isinstance(value, int | float | np.floating | np.integer) and not isinstance(value, bool)
+    ok = ok and bool(np.isfinite(value))
     ok = ok and (value >= 0 if allow_zero else value > 0)
     if not ok:
         bound = ">= 0" if allow_zero else "> 0"

@@ -72,9 +72,7 @@ def subspace_alignment(
     return xs @ ps @ (ps.T @ pt), xt @ pt
 
 
-def _apply_matrix_function(
-    x: np.ndarray, data: np.ndarray, reg: float, power: float
-) -> np.ndarray:
+def _apply_matrix_function(x: np.ndarray, data: np.ndarray, reg: float, power: float) -> np.ndarray:
     r"""``x @ (cov(data) + reg I) ** power`` without forming a ``d x d`` matrix.
 
     With the thin SVD of the centred data, :math:`\operatorname{cov} = V
@@ -116,9 +114,10 @@ def coral_transform(source: ArrayLike, target: ArrayLike, *, reg: float = 1.0) -
       >>> import numpy as np
       >>> rng = np.random.default_rng(0)
       >>> xs = rng.normal(size=(500, 2)); xt = rng.normal(size=(500, 2)) * [3.0, 1.0]
-      >>> np.cov(coral_transform(xs, xt, reg=1e-3).T).round(1)
-      array([[8.9, 0.2],
-             [0.2, 1. ]])
+      >>> out = coral_transform(xs, xt, reg=1e-3)
+      >>> # the source now has the target's covariance (up to the tiny regulariser)
+      >>> bool(np.allclose(np.cov(out.T), np.cov(xt.T), atol=1e-2))
+      True
 
     References:
       Sun, Feng & Saenko, "Return of Frustratingly Easy Domain Adaptation",

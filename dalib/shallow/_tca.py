@@ -35,7 +35,8 @@ changes the eigenvectors for a given effective :math:`\mu`:
 * :math:`M` is divided by :math:`\|M\|_F`, as in Long et al.'s reference code.
 
 Together they solve the literal problem with :math:`\mu_\text{literal} = \mu\,s^2
-\|M\|_F`. The embedding is finally divided by its pooled root-mean-square
+\|M\|_F` (:math:`\mu\,s\,\|M\|_F` in the primal form below, where :math:`X` is
+divided by :math:`\sqrt s`). The embedding is finally divided by its pooled root-mean-square
 (centred), a single scalar that gives the classifier's ``C`` a fixed meaning.
 
 ``kernel="primal"`` is Long et al.'s linear variant in feature space: the same
@@ -90,6 +91,55 @@ def _mmd_columns(
     return np.stack(cols, axis=1)
 
 
+@dataclasses.dataclass(frozen=True)
+class _Problem:
+    """The parts of the eigenproblem that do not depend on ``M`` (reused by JDA)."""
+
+    basis: np.ndarray  # [N, size]: Z = basis @ vectors; X (primal) or K (kernel form)
+    scatter: np.ndarray  # [size, size]: Xᵀ H X or K H K
+    rank: int  # directions available
+    num_source: int
+
+
+def _prepare(xs: np.ndarray, xt: np.ndarray, *, kernel: str, bandwidth: float | None) -> _Problem:
+    x = np.concatenate([xs, xt])
+    num, d = x.shape
+    kernel = _resolve_kernel(kernel, num, d)
+    if kernel == "primal":
+        xc = x - x.mean(axis=0)
+        scale = np.sqrt(np.mean(np.sum(xc * xc, axis=1)))  # tr(H X Xᵀ H) / N, square-rooted
+        scale = scale if scale > 0 else 1.0
+        x, xc = x / scale, xc / scale
+        return _Problem(x, xc.T @ xc, min(d, num - 1), xs.shape[0])
+    if kernel == "rbf" and bandwidth is None:
+        bandwidth = median_bandwidth(x)
+    k = gram(kernel, x, x, bandwidth)
+    scale = (np.trace(k) - k.sum() / num) / num  # tr(HKH) / N
+    k = k / (scale if scale > 0 else 1.0)
+    kc = k - k.mean(axis=0)
+    rank = num - 1 if kernel == "rbf" else min(d, num - 1)
+    return _Problem(k, kc.T @ kc, rank, xs.shape[0])
+
+
+def _solve(
+    problem: _Problem, mmd_cols: np.ndarray, *, dim: int, mu: float
+) -> tuple[np.ndarray, np.ndarray]:
+    # ||E Eᵀ||_F = ||Eᵀ E||_F: the Frobenius norm of M without forming N x N.
+    m_norm = np.linalg.norm(mmd_cols.T @ mmd_cols)
+    xe = problem.basis.T @ mmd_cols  # Xᵀ E, or K E (K is symmetric)
+    size = problem.scatter.shape[0]
+    a = 0.5 * (problem.scatter + problem.scatter.T)
+    b = xe @ xe.T / m_norm + mu * np.eye(size)
+    k_dim = max(1, min(dim, problem.rank))
+    _, vecs = scipy.linalg.eigh(a, b, subset_by_index=[size - k_dim, size - 1])
+    z = problem.basis @ vecs[:, ::-1]
+    zc = z - z.mean(axis=0)
+    rms = np.sqrt(np.mean(np.sum(zc * zc, axis=1)))
+    z = z / (rms if rms > 0 else 1.0)
+    n = problem.num_source
+    return z[:n], z[n:]
+
+
 def _embed(
     xs: np.ndarray,
     xt: np.ndarray,
@@ -100,42 +150,8 @@ def _embed(
     kernel: str,
     bandwidth: float | None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    n = xs.shape[0]
-    x = np.concatenate([xs, xt])
-    num, d = x.shape
-    kernel = _resolve_kernel(kernel, num, d)
-    # ||E Eᵀ||_F = ||Eᵀ E||_F: the Frobenius norm of M without forming N x N.
-    m_norm = np.linalg.norm(mmd_cols.T @ mmd_cols)
-    if kernel == "primal":
-        xc = x - x.mean(axis=0)
-        scale = np.sqrt(np.mean(np.sum(xc * xc, axis=1)))
-        scale = scale if scale > 0 else 1.0
-        x, xc = x / scale, xc / scale
-        a = xc.T @ xc
-        xe = x.T @ mmd_cols
-        basis = x
-        rank = min(d, num - 1)
-    else:
-        if kernel == "rbf" and bandwidth is None:
-            bandwidth = median_bandwidth(x)
-        k = gram(kernel, x, x, bandwidth)
-        scale = (np.trace(k) - k.sum() / num) / num  # tr(HKH) / N
-        k = k / (scale if scale > 0 else 1.0)
-        kc = k - k.mean(axis=0)
-        a = kc.T @ kc
-        xe = k @ mmd_cols
-        basis = k
-        rank = num - 1 if kernel == "rbf" else min(d, num - 1)
-    size = a.shape[0]
-    a = 0.5 * (a + a.T)
-    b = xe @ xe.T / m_norm + mu * np.eye(size)
-    k_dim = max(1, min(dim, rank))
-    _, vecs = scipy.linalg.eigh(a, b, subset_by_index=[size - k_dim, size - 1])
-    z = basis @ vecs[:, ::-1]
-    zc = z - z.mean(axis=0)
-    rms = np.sqrt(np.mean(np.sum(zc * zc, axis=1)))
-    z = z / (rms if rms > 0 else 1.0)
-    return z[:n], z[n:]
+    problem = _prepare(xs, xt, kernel=kernel, bandwidth=bandwidth)
+    return _solve(problem, mmd_cols, dim=dim, mu=mu)
 
 
 def _check_embedding_options(dim, mu, kernel, bandwidth) -> None:
@@ -259,8 +275,9 @@ def jda(
 class TCA(_base.ShallowMethod):
     r"""TCA baseline: :func:`tca` embedding, then the linear classifier.
 
-    Defaults (``dim=100``, ``mu=1``, linear kernel) follow Pan et al. and the
-    public JDA/TCA code of Long et al.; ``mu`` is scale-free (module notes).
+    Defaults (``dim=100``, ``mu=1``, a linear map: ``kernel="auto"``) follow Pan
+    et al. and the public JDA/TCA code of Long et al.; ``mu`` is scale-free
+    (module notes).
 
     Args:
       dim: components kept.
@@ -339,13 +356,11 @@ class JDA(_base.ShallowMethod):
 
     def _adapt(self, source, source_labels, target, num_classes):
         n, m = source.shape[0], target.shape[0]
-        options = dict(dim=self.dim, mu=self.mu, kernel=self.kernel, bandwidth=self.bandwidth)
-        if self.kernel == "rbf" and self.bandwidth is None:
-            # Fix the bandwidth once so that every round uses the same kernel.
-            options["bandwidth"] = median_bandwidth(np.concatenate([source, target]))
-        zs, zt = _embed(source, target, _mmd_columns(n, m, None, None), **options)
+        # One kernel (bandwidth included) and one scatter matrix for every round.
+        problem = _prepare(source, target, kernel=self.kernel, bandwidth=self.bandwidth)
+        zs, zt = _solve(problem, _mmd_columns(n, m, None, None), dim=self.dim, mu=self.mu)
         for _ in range(self.iterations):
             pseudo = self._fit(zs, source_labels).predict(zt)
             cols = _mmd_columns(n, m, source_labels, np.asarray(pseudo, dtype=np.int64))
-            zs, zt = _embed(source, target, cols, **options)
+            zs, zt = _solve(problem, cols, dim=self.dim, mu=self.mu)
         return zs, zt

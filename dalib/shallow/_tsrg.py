@@ -33,16 +33,19 @@ stable coefficients), by inexact ALM on the split :math:`P = Q`:
    T \leftarrow T + \kappa (P - Q), \qquad
    \kappa \leftarrow \min(\rho\kappa, \kappa_{\max}),
 
-stopping when :math:`\max|P - Q|` is below ``tol`` times :math:`\max|Q|`. One
-eigendecomposition of :math:`G` makes each step two ``N x N x d`` products.
-A linear SVM trained on the (unchanged) source is applied to the re-generated
+stopping when :math:`\max|P - Q|` is below ``tol`` times :math:`\max|Q|`. The
+eigenpairs of :math:`G` come once from a thin SVD of :math:`[K_s, \sqrt\lambda
+k_\delta]` (``N x (n+1)``); each step then costs two ``N x r x d`` products,
+:math:`r = \operatorname{rank} G \le n + 1` (and :math:`\le d + 1` for a linear
+kernel). A linear SVM trained on the (unchanged) source is applied to the re-generated
 target :math:`K_t^\top P`.
 
 Assumptions and choices (the paper's equations were checked against the
 authors' public MATLAB code, ``IALM_TSRG.m``, which this follows):
 
-* the MMD term uses the un-squared-norm form :math:`\|P^\top k_\delta\|^2`
-  (mean difference of re-generated samples), not a kernel on the outputs;
+* the MMD term is :math:`\|P^\top k_\delta\|^2`, the squared distance between
+  the means of the re-generated source and target (a linear MMD on the
+  outputs; no second kernel);
 * the default kernel is linear, as in the authors' examples;
 * ``scale="relative"`` (default) makes the weights scale-free: the solver uses
   :math:`\lambda_\text{abs} = \lambda\, n` (the MMD row weighs like the average
@@ -54,12 +57,17 @@ authors' public MATLAB code, ``IALM_TSRG.m``, which this follows):
 * :math:`P` and :math:`T` start at 0 (the MATLAB code starts at all-ones);
   :math:`\kappa_0 = 10^{-3} \bar g` and :math:`\kappa_{\max} = 10^{6} \bar g`
   with :math:`\bar g` the mean eigenvalue of :math:`G` (the code uses absolute
-  :math:`10^{-3}` and :math:`10^{15}`), :math:`\rho = 1.1` as in the code. A
-  finite :math:`\kappa_{\max}` lets the iteration settle to the optimum rather
-  than freeze early.
+  :math:`10^{-3}` and :math:`10^{15}`, which depend on the data's scale),
+  :math:`\rho = 1.1` as in the code.
 
-Cost: :math:`O(N^3 + \text{iterations}\cdot N^2 d)` time, :math:`O(N^2 + N d)`
-memory.
+Accuracy: like the authors' algorithm, the inexact ALM stops near, not exactly
+at, the minimiser (with a linear kernel the problem is very ill-conditioned).
+On the small problems of the test suite it ends within 0.5 % of the optimal
+objective of a long accelerated proximal-gradient run, with subgradient
+optimality residuals below :math:`10^{-3}\,\mu_{\max}`.
+
+Cost: :math:`O(N n^2 + \text{iterations}\cdot N r d)` time (about 100
+iterations), :math:`O(N (n + d))` memory.
 """
 
 from __future__ import annotations
@@ -80,31 +88,28 @@ SCALES = ("relative", "absolute")
 
 
 class TSRGSolution(NamedTuple):
-    """Result of :func:`tsrg`.
+    """Result of :func:`tsrg` (a named tuple)."""
 
-    Attributes:
-      coefficients: :math:`P`, ``[N, d]``.
-      regenerated_target: :math:`K_t^\\top P`, ``[m, d]``.
-      regenerated_source: :math:`K_s^\\top P`, ``[n, d]`` (close to the source).
-      objective: the objective at :math:`P` after each iteration (``[iterations]``)
-        when ``record_objective=True``, else only the final value (``[1]``).
-      iterations: ALM iterations run.
-      converged: whether ``max|P - Q|`` met the tolerance.
-      lam: the absolute :math:`\\lambda` used.
-      mu: the absolute :math:`\\mu` used.
-      source_kernel: :math:`K_s`, ``[N, n]``.
-      kernel_delta: :math:`k_\\delta`, ``[N]``.
-    """
-
+    #: :math:`P`, ``[N, d]``.
     coefficients: np.ndarray
+    #: :math:`K_t^\top P`, ``[m, d]``: the re-generated target.
     regenerated_target: np.ndarray
+    #: :math:`K_s^\top P`, ``[n, d]``: the re-generated source (close to the source).
     regenerated_source: np.ndarray
+    #: The objective after each iteration (``[iterations]``) when
+    #: ``record_objective=True``, else only its final value (``[1]``).
     objective: np.ndarray
+    #: ALM iterations run.
     iterations: int
+    #: Whether ``max|P - Q|`` met the tolerance.
     converged: bool
+    #: The absolute :math:`\lambda` used.
     lam: float
+    #: The absolute :math:`\mu` used.
     mu: float
+    #: :math:`K_s`, ``[N, n]``.
     source_kernel: np.ndarray
+    #: :math:`k_\delta`, ``[N]``.
     kernel_delta: np.ndarray
 
 
@@ -203,7 +208,7 @@ def tsrg(
     xs, xt = _base.as_features(source, "source"), _base.as_features(target, "target")
     _checks.check_same_features(xs, xt, "source", "target")
     _check_options(lam, mu, scale, kernel, bandwidth, tol, max_iter, rho)
-    n, m = xs.shape[0], xt.shape[0]
+    n = xs.shape[0]
     x = np.concatenate([xs, xt])
     if kernel == "rbf" and bandwidth is None:
         bandwidth = median_bandwidth(x)
@@ -217,20 +222,30 @@ def tsrg(
     else:
         lam_abs, mu_abs = float(lam), float(mu)
 
-    g = k_s @ k_s.T + lam_abs * np.outer(k_delta, k_delta)
-    eigval, eigvec = np.linalg.eigh(0.5 * (g + g.T))
-    eigval = np.maximum(eigval, 0.0)
-    g_mean = float(eigval.mean()) if eigval.mean() > 0 else 1.0
+    # G = F Fᵀ with F = [K_s, sqrt(λ) k_δ] (N x (n+1)): its eigenpairs from a thin
+    # SVD of F, O(N n²) instead of O(N³). Only the range of G (rank <= n + 1, and
+    # <= d + 1 for a linear kernel) enters the updates below:
+    # (G + c I)^-1 R = R / c + U diag(1/(D + c) - 1/c) Uᵀ R, O(N r d) per step.
+    f_mat = np.concatenate([k_s, np.sqrt(lam_abs) * k_delta[:, None]], axis=1)
+    eigvec, sing, _ = np.linalg.svd(f_mat, full_matrices=False)
+    eigval = sing * sing
+    num = f_mat.shape[0]
+    g_mean = float(eigval.sum() / num) if eigval.sum() > 0 else 1.0  # mean eigenvalue of G
     kappa, kappa_max = 1e-3 * g_mean, 1e6 * g_mean
+    keep = eigval > 1e-12 * eigval.max() if eigval.max() > 0 else eigval > 0
+    vecs, vals = eigvec[:, keep], eigval[keep]
 
     p = np.zeros_like(rhs)
     t = np.zeros_like(rhs)
-    rhs_rot = eigvec.T @ rhs
+    rhs_rot = vecs.T @ rhs
     history = []
     converged = False
     it = 0
     for it in range(1, max_iter + 1):  # noqa: B007 - `it` is reported after the loop
-        q = eigvec @ ((rhs_rot + eigvec.T @ (0.5 * (kappa * p + t))) / (eigval + 0.5 * kappa)[:, None])
+        c = 0.5 * kappa
+        r = rhs + 0.5 * (kappa * p + t)
+        r_rot = rhs_rot + vecs.T @ (0.5 * (kappa * p + t))
+        q = r / c + vecs @ (r_rot * (1.0 / (vals + c) - 1.0 / c)[:, None])
         p = _soft_threshold(q - t / kappa, mu_abs / kappa)
         gap = p - q
         if record_objective:

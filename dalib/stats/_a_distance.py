@@ -29,26 +29,31 @@ def _mask(mask: ArrayLike | None, x: jax.Array, name: str, x_name: str) -> jax.A
     return jnp.asarray(mask).astype(bool)
 
 
-def split_masks(
-    key: jax.Array, valid: jax.Array, train_fraction: float
-) -> tuple[jax.Array, jax.Array]:
-    """Random train/test split of the valid rows of one domain, static shapes.
-
-    Among the ``k`` valid rows, ``clip(floor(k · train_fraction), 1, k - 1)``
-    chosen uniformly at random by ``key`` are for training, the rest for testing.
-    Invalid rows are in neither.
-
-    Returns:
-      ``(train, test)``, boolean ``[n]`` masks.
-    """
-    n = valid.shape[0]
-    u = jax.random.uniform(key, (n,))
+def _rank_split(u: jax.Array, valid: jax.Array, train_fraction: float):
     rank = jnp.argsort(jnp.argsort(jnp.where(valid, u, 2.0)))
     count = jnp.sum(valid)
     n_train = jnp.clip(jnp.floor(count * train_fraction).astype(count.dtype), 1, count - 1)
-    train = valid & (rank < n_train)
-    test = valid & (rank >= n_train)
-    return train, test
+    return valid & (rank < n_train), valid & (rank >= n_train)
+
+
+def split_masks(
+    key: jax.Array, source_valid: jax.Array, target_valid: jax.Array, train_fraction: float
+) -> tuple[jax.Array, jax.Array, jax.Array, jax.Array]:
+    """Random train/test split of the valid rows of each domain, static shapes.
+
+    In each domain, of its ``k`` valid rows ``clip(floor(k · train_fraction), 1, k - 1)``,
+    chosen uniformly at random by ``key`` (one uniform draw per row of both
+    domains together), are for training and the rest for testing. Invalid rows
+    are in neither.
+
+    Returns:
+      ``(source_train, source_test, target_train, target_test)``, boolean masks.
+    """
+    n = source_valid.shape[0]
+    u = jax.random.uniform(key, (n + target_valid.shape[0],))
+    train_s, test_s = _rank_split(u[:n], source_valid, train_fraction)
+    train_t, test_t = _rank_split(u[n:], target_valid, train_fraction)
+    return train_s, test_s, train_t, test_t
 
 
 def _spd_solve(a: jax.Array, b: jax.Array) -> jax.Array:
@@ -96,9 +101,7 @@ def _proxy_a_distance(
     reg: jax.Array,
 ) -> tuple[jax.Array, jax.Array]:
     """Unchecked core: returns ``(distance, balanced test error)``."""
-    key_s, key_t = jax.random.split(key)
-    train_s, test_s = split_masks(key_s, source_valid, train_fraction)
-    train_t, test_t = split_masks(key_t, target_valid, train_fraction)
+    train_s, test_s, train_t, test_t = split_masks(key, source_valid, target_valid, train_fraction)
     dtype = source.dtype
     n_train_s = jnp.maximum(jnp.sum(train_s), 1).astype(dtype)
     n_train_t = jnp.maximum(jnp.sum(train_t), 1).astype(dtype)

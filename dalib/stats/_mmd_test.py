@@ -19,6 +19,7 @@ most ``alpha``.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 
 import jax
@@ -153,6 +154,22 @@ def _pooled_gram(kernel: Kernel, source: jax.Array, target: jax.Array) -> jax.Ar
     return k(pooled, pooled)
 
 
+@functools.partial(jax.jit, static_argnames=("num_permutations", "unbiased"))
+def _mmd_test_jit(
+    kernel: Kernel,
+    source: jax.Array,
+    target: jax.Array,
+    key: jax.Array,
+    num_permutations: int,
+    unbiased: bool,
+) -> tuple[jax.Array, jax.Array]:
+    # One compiled program: called eagerly, the test costs one compilation per
+    # shape instead of one per operation; inside jit/vmap it is simply inlined.
+    n, m = source.shape[0], target.shape[0]
+    gram = _pooled_gram(kernel, source, target)
+    return _test_on_pooled(gram, n, n, m, key, num_permutations, unbiased)
+
+
 # ----------------------------------------------------------------------------- public
 
 
@@ -225,17 +242,14 @@ def mmd_test(
     if unbiased:
         _checks.check_min_samples(s, "source", 2, "estimator='unbiased'")
         _checks.check_min_samples(t, "target", 2, "estimator='unbiased'")
-    n, m = s.shape[0], t.shape[0]
-    gram = _pooled_gram(kernel, s, t)
-    return _test_on_pooled(gram, n, n, m, key, num_permutations, unbiased)
+    return _mmd_test_jit(kernel, s, t, key, num_permutations, unbiased)
 
 
 def _sizes(sample_sizes: ArrayLike, n: int, m: int, unbiased: bool) -> jax.Array:
-    dtype = jnp.result_type(sample_sizes)
-    if not jnp.issubdtype(dtype, jnp.integer):
-        raise TypeError(f"`sample_sizes` must hold integers, got dtype {dtype}.")
-    _checks.check_rank(sample_sizes, "sample_sizes", 1)
     sizes = jnp.asarray(sample_sizes)
+    if not jnp.issubdtype(sizes.dtype, jnp.integer):
+        raise TypeError(f"`sample_sizes` must hold integers, got dtype {sizes.dtype}.")
+    _checks.check_rank(sizes, "sample_sizes", 1)
     lowest = 2 if unbiased else 1
     if _checks.is_concrete(sizes) and sizes.size:
         lo, hi = int(np.min(np.asarray(sizes))), int(np.max(np.asarray(sizes)))

@@ -6,9 +6,12 @@ import dataclasses
 import hashlib
 import json
 import logging
-import multiprocessing
 import os
+import pickle
 import shutil
+import subprocess
+import sys
+import threading
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
@@ -155,28 +158,65 @@ def _extractor_id(feature_set: str) -> str:
 
 
 class _Runner:
-    """Maps jobs in order, in-process or over a spawn pool created on first use."""
+    """Maps jobs in order, in this process or over ``num_workers`` worker processes.
+
+    Workers are fresh interpreters (``python -m dalib.synth._worker``), not
+    forks of the caller, so they start without the caller's threads (JAX) and
+    without re-running the caller's main module; each then forks once per
+    utterance from a clean eSpeak NG state. Job ``i`` goes to worker
+    ``i mod num_workers``; results do not depend on the split.
+    """
 
     def __init__(self, num_workers: int):
         self.num_workers = num_workers
-        self.pool = None
 
     def map(self, fn, jobs: list) -> list:
-        if self.num_workers <= 1 or len(jobs) < 2:
+        workers = min(self.num_workers, len(jobs))
+        if workers <= 1:
             return [fn(j) for j in jobs]
-        if self.pool is None:
-            # spawn, not fork: the workers must start without the caller's threads
-            # (JAX); each worker then forks per utterance from a clean state.
-            ctx = multiprocessing.get_context("spawn")
-            self.pool = ctx.Pool(self.num_workers)
-        chunk = max(1, len(jobs) // (8 * self.num_workers))
-        return self.pool.map(fn, jobs, chunksize=chunk)
+        env = dict(os.environ)
+        package_root = str(Path(__file__).resolve().parents[2])
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [package_root, env.get("PYTHONPATH")]))
+        env.setdefault("OMP_NUM_THREADS", "1")
+        env.setdefault("OPENBLAS_NUM_THREADS", "1")
+        procs = []
+        for w in range(workers):
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "dalib.synth._worker"],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                env=env,
+            )
+            procs.append((proc, w))
+        payloads = [pickle.dumps((fn.__name__, jobs[w::workers])) for _, w in procs]
+        outs = [None] * workers
+        errors = []
+        threads = [
+            threading.Thread(target=self._talk, args=(proc, payloads[w], outs, w, errors))
+            for proc, w in procs
+        ]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        if errors:
+            raise RuntimeError("a synthesis worker failed:\n" + errors[0])
+        results = [None] * len(jobs)
+        for w in range(workers):
+            results[w::workers] = outs[w]
+        return results
+
+    @staticmethod
+    def _talk(proc, payload, outs, w, errors):
+        stdout, stderr = proc.communicate(payload)
+        if proc.returncode != 0:
+            errors.append(stderr.decode(errors="replace")[-4000:])
+        else:
+            outs[w] = pickle.loads(stdout)
 
     def close(self):
-        if self.pool is not None:
-            self.pool.close()
-            self.pool.join()
-            self.pool = None
+        pass
 
 
 # ---------------------------------------------------------------- building

@@ -80,12 +80,12 @@ class Variability:
       tilt: of the spectral tilt (dB per octave).
     """
 
-    pitch: float = 4.0
-    pitch_range: float = 8.0
-    log_rate: float = 0.06
-    gain_db: float = 2.0
-    word_gap: float = 0.8
-    tilt: float = 1.0
+    pitch: float = 3.0
+    pitch_range: float = 6.0
+    log_rate: float = 0.05
+    gain_db: float = 1.5
+    word_gap: float = 0.6
+    tilt: float = 0.8
 
 
 @dataclasses.dataclass(frozen=True)
@@ -185,13 +185,13 @@ class SpeechCorpusSpec:
 #: slow down; disgust is slow and low; surprise has a wide, rising contour).
 BASE_EXPRESSION: dict[str, Prosody] = {
     "neutral": Prosody(),
-    "angry": Prosody(pitch=14, pitch_range=20, rate=1.12, gain_db=6, tilt=3.0, punctuation="!"),
-    "happy": Prosody(pitch=20, pitch_range=30, rate=1.06, gain_db=3, tilt=1.5, punctuation="!"),
-    "sad": Prosody(pitch=-12, pitch_range=-25, rate=0.78, gain_db=-6, word_gap=4, tilt=-3.0),
+    "angry": Prosody(pitch=10, pitch_range=10, rate=1.15, gain_db=7, tilt=4.0, punctuation="!"),
+    "happy": Prosody(pitch=22, pitch_range=35, rate=1.0, gain_db=2, tilt=1.0, punctuation="!"),
+    "sad": Prosody(pitch=-10, pitch_range=-25, rate=0.75, gain_db=-7, word_gap=5, tilt=-4.0),
     "fear": Prosody(pitch=24, pitch_range=-10, rate=1.2, gain_db=-2, word_gap=1, tremor=0.04),
-    "disgust": Prosody(pitch=-8, pitch_range=10, rate=0.84, gain_db=1, word_gap=3, tilt=-1.0),
-    "surprise": Prosody(pitch=24, pitch_range=40, gain_db=3, tilt=1.0, punctuation="?"),
-    "boredom": Prosody(pitch=-8, pitch_range=-35, rate=0.86, gain_db=-4, word_gap=2, tilt=-2.0),
+    "disgust": Prosody(pitch=-12, pitch_range=15, rate=0.82, gain_db=1, word_gap=4),
+    "surprise": Prosody(pitch=28, pitch_range=45, gain_db=3, tilt=1.0, punctuation="?"),
+    "boredom": Prosody(pitch=-6, pitch_range=-40, rate=0.9, gain_db=-3, word_gap=1, tilt=-1.0),
 }
 
 
@@ -224,7 +224,7 @@ _SYNTH_EMODB = SpeechCorpusSpec(
     intensity=1.0,
     variability=Variability(),
     channel=Channel(
-        sample_rate=16000, highpass_hz=50.0, rt60=0.12, noise_dbfs=-62.0, gain_db=-8.0
+        sample_rate=16000, highpass_hz=50.0, rt60=0.12, noise_dbfs=-62.0, gain_db=-6.0
     ),
 )
 
@@ -238,34 +238,36 @@ _SYNTH_ENTERFACE = SpeechCorpusSpec(
     speakers=(
         Speaker("e01", "m2", "m", pitch=50, pitch_range=50, rate=175, expressiveness=0.9),
         Speaker("e02", "f2", "f", pitch=48, pitch_range=50, rate=170, expressiveness=1.0),
-        Speaker("e03", "m4", "m", pitch=46, pitch_range=45, rate=185, expressiveness=0.8),
+        Speaker("e03", "m4", "m", pitch=46, pitch_range=45, rate=185, expressiveness=0.9),
         Speaker("e04", "steph", "f", pitch=52, pitch_range=55, rate=165, expressiveness=1.1),
         Speaker("e05", "m7", "m", pitch=52, pitch_range=55, rate=160, expressiveness=1.0),
         Speaker("e06", "linda", "f", pitch=44, pitch_range=45, rate=175, expressiveness=0.9),
         Speaker("e07", "john", "m", pitch=48, pitch_range=50, rate=190, expressiveness=1.1),
-        Speaker("e08", "robert", "m", pitch=50, pitch_range=40, rate=170, expressiveness=0.8),
+        Speaker("e08", "robert", "m", pitch=50, pitch_range=40, rate=170, expressiveness=0.95),
     ),
-    # Non-actors reading emotion-eliciting lines: weaker expression; joy and
-    # fear carried more by tempo and loudness than by pitch, surprise exclaimed.
+    # Non-actors reading emotion-eliciting lines: somewhat weaker expression;
+    # joy and fear carried more by tempo and loudness than by pitch, anger by
+    # pitch more than by effort, disgust low but not slow, surprise exclaimed.
     expression=_expression(
         ("angry", "disgust", "fear", "happy", "sad", "surprise"),
-        happy={"pitch": 10, "rate": 1.15, "gain_db": 5},
+        angry={"pitch": 16, "pitch_range": 25, "rate": 1.05, "gain_db": 5, "tilt": 3.0},
+        happy={"pitch": 12, "pitch_range": 20, "rate": 1.12, "gain_db": 5, "tilt": 2.5},
         fear={"pitch": 14, "rate": 1.3, "gain_db": 2, "tremor": 0.0},
-        disgust={"pitch": -14, "rate": 0.95, "word_gap": 0},
-        surprise={"pitch": 16, "punctuation": "!"},
-        sad={"word_gap": 1},
+        disgust={"pitch": -16, "rate": 0.95, "gain_db": 3, "word_gap": 0},
+        surprise={"pitch": 20, "punctuation": "!"},
+        sad={"rate": 0.85, "word_gap": 1},
     ),
-    intensity=0.75,
+    intensity=0.9,
     variability=Variability(),
     channel=Channel(
         sample_rate=44100,
         highpass_hz=120.0,
-        lowpass_hz=6500.0,
-        rt60=0.5,
-        noise_dbfs=-42.0,
+        lowpass_hz=7000.0,
+        rt60=0.45,
+        noise_dbfs=-48.0,
         noise_color="pink",
         hum_hz=50.0,
-        gain_db=-14.0,
+        gain_db=-9.0,
     ),
 )
 
@@ -282,27 +284,27 @@ _SYNTH_CASIA = SpeechCorpusSpec(
         Speaker("c03", "norbert", "m", pitch=46, pitch_range=55, rate=180, expressiveness=0.9),
         Speaker("c04", "Annie", "f", pitch=48, pitch_range=45, rate=170, expressiveness=1.0),
     ),
-    # Strong expression; anger and surprise with much higher pitch, fear soft
-    # and breathy (dark, quiet, trembling), sadness very slow.
+    # Strong expression; anger high-pitched and fast, joy loud and quick rather
+    # than high, fear soft and breathy (quiet, dark, trembling), sadness very
+    # slow with little pitch drop, surprise with the highest, widest pitch.
     expression=_expression(
         ("angry", "fear", "happy", "neutral", "sad", "surprise"),
-        angry={"pitch": 22, "pitch_range": 35, "rate": 1.05},
-        happy={"pitch": 26, "rate": 0.98},
-        sad={"pitch": -6, "rate": 0.7},
-        fear={"gain_db": -6, "tilt": -3.0, "tremor": 0.06, "rate": 1.1},
-        surprise={"pitch": 30, "pitch_range": 45},
+        angry={"pitch": 24, "pitch_range": 35, "rate": 1.2},
+        happy={"pitch": 14, "pitch_range": 20, "rate": 1.1, "gain_db": 4},
+        sad={"pitch": -4, "pitch_range": -10, "rate": 0.65},
+        fear={"pitch": 16, "gain_db": -7, "tilt": -4.0, "tremor": 0.06, "rate": 1.05},
+        surprise={"pitch": 34, "pitch_range": 50, "gain_db": 0},
     ),
-    intensity=1.15,
+    intensity=1.1,
     variability=Variability(),
     channel=Channel(
         sample_rate=16000,
-        highpass_hz=300.0,
-        lowpass_hz=3400.0,
-        narrowband_rate=8000,
-        rt60=0.25,
-        noise_dbfs=-50.0,
+        highpass_hz=100.0,
+        lowpass_hz=5500.0,
+        rt60=0.3,
+        noise_dbfs=-52.0,
         noise_color="brown",
-        gain_db=-4.0,
+        gain_db=-5.0,
     ),
 )
 

@@ -15,6 +15,15 @@
 from dalib.train._batch import Batch, check_batch, sample_batch  # noqa: F401
 from dalib.train._evaluate import Evaluation, evaluate, predict  # noqa: F401
 from dalib.train._loop import fit, restore, run_steps, train  # noqa: F401
+from dalib.train._more_terms import (  # noqa: F401
+    IDA,
+    CLUBSplit,
+    DeepJDOT,
+    DomainClassifier,
+    JointAlignment,
+    SinkhornDivergence,
+    SliceDistance,
+)
 from dalib.train._network import (  # noqa: F401
     Network,
     as_network,

@@ -127,6 +127,19 @@ def _restore(manager, trainer: Trainer, step: int | None) -> TrainState | None:
     return manager.restore(step, args=ocp.args.StandardRestore(abstract))
 
 
+@functools.lru_cache(maxsize=8)
+def _compiled_init(trainer: Trainer):
+    return jax.jit(trainer.init)
+
+
+@functools.lru_cache(maxsize=8)
+def _compiled_run_steps(trainer: Trainer):
+    # One jitted function per trainer, so that a resumed fit reuses the compilation.
+    return jax.jit(
+        functools.partial(run_steps, trainer), static_argnames=("num_steps", "batch_size")
+    )
+
+
 def fit(
     trainer: Trainer,
     data: Batch,
@@ -167,12 +180,12 @@ def fit(
         raise ValueError(f"`save_every` must be a positive int, got {save_every}.")
     check_batch(data, "data")
     manager = None if checkpoint_dir is None else _manager(checkpoint_dir, max_to_keep)
-    chunk = jax.jit(functools.partial(run_steps, trainer), static_argnames=("num_steps", "batch_size"))
+    chunk = _compiled_run_steps(trainer)
     try:
         state = None if manager is None else _restore(manager, trainer, None)
         if state is None:
             k_init, _, _ = _split_run_key(key)
-            state = jax.jit(trainer.init)(k_init)
+            state = _compiled_init(trainer)(k_init)
         history: list[dict] = []
         step = int(state.step)
         while step < num_steps:

@@ -13,7 +13,9 @@ def test_run_dir_marks_complete_last_and_restarts_partial(tmp_path):
     run.start()  # an interrupted attempt is cleared
     assert not (run.path / "metrics.json").exists()
     run.write_json("metrics.json", {"uar": 0.5})
-    run.write_predictions(["f1", "f2"], ["a", "b"], ["a", "a"], np.array([[0.9, 0.1], [0.6, 0.4]]), ["a", "b"])
+    run.write_predictions(
+        ["f1", "f2"], ["a", "b"], ["a", "a"], np.array([[0.9, 0.1], [0.6, 0.4]]), ["a", "b"]
+    )
     run.finish()
     assert run.is_complete()
     run.start()  # a complete run is kept

@@ -6,8 +6,10 @@ from dalib.experiment import tables
 
 def _records():
     rec = []
-    values = {"src": {"B->E": [0.30, 0.34], "E->B": [0.40, 0.44]},
-              "dan": {"B->E": [0.50, 0.52], "E->B": [0.60, 0.62]}}
+    values = {
+        "src": {"B->E": [0.30, 0.34], "E->B": [0.40, 0.44]},
+        "dan": {"B->E": [0.50, 0.52], "E->B": [0.60, 0.62]},
+    }
     for method, per_task in values.items():
         for task, vals in per_task.items():
             for seed, v in enumerate(vals):
@@ -33,7 +35,11 @@ def test_average_is_per_seed_then_over_seeds():
 
 
 def test_average_ignores_seeds_missing_a_task():
-    rec = [r for r in _records() if not (r["method"] == "src" and r["task"] == "E->B" and r["seed"] == 1)]
+    rec = [
+        r
+        for r in _records()
+        if not (r["method"] == "src" and r["task"] == "E->B" and r["seed"] == 1)
+    ]
     mean, _, n = tables.results_table(rec).average("src")
     assert n == 1
     np.testing.assert_allclose(mean, np.mean([30.0, 40.0]))

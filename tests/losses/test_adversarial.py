@@ -422,8 +422,6 @@ def test_transferability_attention_gradient_option():
     z = _rng(16).normal(size=(4, 2))
     g = jax.grad(lambda x: jnp.sum(transferability_attention(x)))(z)
     np.testing.assert_array_equal(g, 0.0)
-    check_grads(
-        jax.jit(lambda x: transferability_attention(x, stop_gradient=False)), (z,), order=1
-    )
+    check_grads(jax.jit(lambda x: transferability_attention(x, stop_gradient=False)), (z,), order=1)
     with pytest.raises(ValueError, match="discriminator_logits"):
         transferability_attention(np.zeros((2, 2, 2)))

@@ -113,6 +113,7 @@ def test_cmd_properties():
 )
 def test_gradients(fn):
     xs, xt = _sets(7, n=5, m=4, d=3)
+    fn = jax.jit(fn)
     check_grads(fn, (jnp.asarray(xs), jnp.asarray(xt)), order=1, modes=("fwd", "rev"))
     # Identical sets: a finite (zero) gradient, no NaN from the norm or the covariance.
     g = jax.grad(fn)(jnp.asarray(xs), jnp.asarray(xs))

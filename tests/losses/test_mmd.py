@@ -119,18 +119,22 @@ def rel_err(a, b):
 # ----------------------------------------------------------------------------- values
 
 
-@pytest.mark.parametrize("kernel_name", sorted(KERNELS))
-@pytest.mark.parametrize(
-    "estimator,weighted",
-    [
-        ("biased", False),
-        ("biased", True),
-        ("unbiased", False),
-        ("unbiased", True),
-        ("linear", False),
-        ("linear_cyclic", False),
-    ],
-)
+ESTIMATOR_CONFIGS = [
+    ("biased", False),
+    ("biased", True),
+    ("unbiased", False),
+    ("unbiased", True),
+    ("linear", False),
+    ("linear_cyclic", False),
+]
+NUMPY_CASES = [("dan", *c) for c in ESTIMATOR_CONFIGS] + [
+    ("multi_fixed", "linear", False),
+    *[(k, "unbiased", True) for k in ("gaussian", "laplacian", "imq", "linear", "multi_fixed")],
+    ("linear", "biased", False),
+]
+
+
+@pytest.mark.parametrize("kernel_name,estimator,weighted", NUMPY_CASES)
 def test_matches_numpy_loops(kernel_name, estimator, weighted):
     xs, xt = sample(n=7, m=5, seed=1)
     kernel, np_kernel = KERNELS[kernel_name]
@@ -147,9 +151,9 @@ def test_matches_numpy_loops(kernel_name, estimator, weighted):
 
 @pytest.mark.parametrize("weighted", [False, True])
 def test_linear_kernel_is_squared_mean_difference(weighted):
-    xs, xt = sample(n=9, m=4, d=5, seed=3)
-    ws = np.linspace(0.2, 1.0, 9) if weighted else np.ones(9)
-    wt = np.linspace(1.0, 3.0, 4) if weighted else np.ones(4)
+    xs, xt = sample(seed=3)
+    ws = np.linspace(0.2, 1.0, 7) if weighted else np.ones(7)
+    wt = np.linspace(1.0, 3.0, 5) if weighted else np.ones(5)
     got = mmd(xs, xt, kernel=Linear(), source_weights=ws, target_weights=wt)
     diff = (ws / ws.sum()) @ xs - (wt / wt.sum()) @ xt
     assert rel_err(got, diff @ diff) <= RTOL
@@ -197,8 +201,8 @@ def tllib_index_matrix(b, linear):
 
 @pytest.mark.parametrize("linear,estimator", [(False, "unbiased"), (True, "linear_cyclic")])
 def test_dan_setting_reproduces_tllib(linear, estimator):
-    b = 8
-    xs, xt = sample(n=b, m=b, d=4, seed=5)
+    b = 6
+    xs, xt = sample(n=b, m=b, seed=5)
     z = np.concatenate([xs, xt])
     d2 = ((z[:, None, :] - z[None, :, :]) ** 2).sum(-1)
     gram = sum(np.exp(-d2 / (2.0 * alpha * d2.mean())) for alpha in [2.0**k for k in range(-3, 2)])
@@ -210,7 +214,7 @@ def test_dan_setting_reproduces_tllib(linear, estimator):
 
 def test_deepda_mmd_loss_is_biased_with_dsan_kernel():
     b = 6
-    xs, xt = sample(n=b, m=b, d=3, seed=6)
+    xs, xt = sample(n=b, m=b, seed=6)
     z = np.concatenate([xs, xt])
     n_all = len(z)
     d2 = ((z[:, None, :] - z[None, :, :]) ** 2).sum(-1)
@@ -224,14 +228,14 @@ def test_deepda_mmd_loss_is_biased_with_dsan_kernel():
 # ----------------------------------------------------------------------------- properties
 
 
-@pytest.mark.parametrize("kernel_name", ["gaussian", "laplacian", "imq", "dan"])
+@pytest.mark.parametrize("kernel_name", ["gaussian", "laplacian", "dan"])
 def test_biased_nonnegative_and_zero_on_identical(kernel_name):
     kernel = KERNELS[kernel_name][0]
     for seed in range(3):
-        xs, xt = sample(n=6, m=9, seed=seed, shift=0.0)
+        xs, xt = sample(seed=seed, shift=0.0)
         assert float(mmd(xs, xt, kernel=kernel)) >= 0.0
     assert abs(float(mmd(xs, xs, kernel=kernel))) <= 1e-12
-    w = np.linspace(0.5, 2.0, 6)
+    w = np.linspace(0.5, 2.0, 7)
     same = mmd(xs, xs, kernel=kernel, source_weights=w, target_weights=w)
     assert abs(float(same)) <= 1e-12
 
@@ -279,7 +283,7 @@ def gaussian_mean_embedding_inner(delta_sq, sigma, d):
 
 def test_unbiased_estimators_are_unbiased_and_biased_is_not():
     # P = N(0, I_2), Q = N(mu, I_2), Gaussian kernel: MMD^2 in closed form.
-    d, sigma, n, m, draws = 2, 1.0, 4, 6, 20000
+    d, sigma, n, m, draws = 2, 1.0, 4, 6, 10000
     mu = jnp.array([1.0, 0.0])
     c0 = gaussian_mean_embedding_inner(0.0, sigma, d)
     c_mu = gaussian_mean_embedding_inner(1.0, sigma, d)
@@ -333,32 +337,34 @@ def test_unbiased_is_never_clipped():
 
 
 @pytest.mark.parametrize("estimator", ["biased", "unbiased", "linear", "linear_cyclic"])
-@pytest.mark.parametrize("block_size", [None, 3])
-def test_check_grads(estimator, block_size):
-    if block_size is not None and estimator.startswith("linear"):
-        pytest.skip("block_size does not change the linear estimators")
-    xs, xt = sample(n=5, m=4, d=2, seed=9)
+def test_check_grads(estimator):
+    xs, xt = sample(seed=9)
     kw = {}
     if estimator in ("biased", "unbiased"):
-        kw = {"source_weights": np.linspace(0.5, 1.5, 5)}
+        kw = {"source_weights": np.linspace(0.5, 1.5, 7)}
     kernel = MultiGaussian(multipliers=(0.5, 2.0), bandwidth=1.0)
 
     @jax.jit
     def f(a, b):
-        return mmd(a, b, kernel=kernel, estimator=estimator, block_size=block_size, **kw)
+        return mmd(a, b, kernel=kernel, estimator=estimator, **kw)
 
     check_grads(f, (xs, xt), order=1, modes=("rev",))
 
 
-def test_check_grads_second_order_and_bandwidth():
-    xs, xt = sample(n=5, m=4, d=2, seed=10)
+@pytest.mark.slow
+def test_check_grads_second_order():
+    xs, xt = sample(seed=10)
     check_grads(
         jax.jit(lambda a, b: mmd(a, b, kernel=Gaussian(bandwidth=1.2), estimator="unbiased")),
         (xs, xt),
         order=2,
         modes=("rev",),
     )
+
+
+def test_check_grads_in_bandwidth():
     # a fixed bandwidth is a traced leaf: the loss is differentiable in it too
+    xs, xt = sample(seed=10)
     check_grads(
         jax.jit(lambda s: mmd(xs, xt, kernel=Gaussian(bandwidth=s))),
         (1.3,),
@@ -372,21 +378,25 @@ def test_check_grads_second_order_and_bandwidth():
     [
         Gaussian(bandwidth=1.0),
         Laplacian(bandwidth=1.0),
-        InverseMultiquadric(),
         MultiGaussian.dan(),
-        MultiGaussian.dsan(),
-        MultiGaussian(bandwidth="median"),
     ],
-    ids=["gaussian", "laplacian", "imq", "dan", "dsan", "median"],
+    ids=["gaussian", "laplacian", "dan"],
 )
-@pytest.mark.parametrize("estimator", ["biased", "unbiased", "linear"])
-def test_gradients_finite_on_identical_sets(kernel, estimator):
-    xs, _ = sample(n=6, m=6, seed=11)
-    value, grads = jax.value_and_grad(
-        lambda a, b: mmd(a, b, kernel=kernel, estimator=estimator), argnums=(0, 1)
-    )(xs, xs)
-    assert np.isfinite(float(value))
-    assert all(np.all(np.isfinite(g)) for g in grads)
+def test_gradients_finite_on_identical_sets(kernel):
+    xs, _ = sample(seed=11)
+
+    @jax.jit
+    def values_and_grads(a, b):
+        return [
+            jax.value_and_grad(
+                lambda a, b, e=e: mmd(a, b, kernel=kernel, estimator=e), argnums=(0, 1)
+            )(a, b)
+            for e in ("biased", "unbiased", "linear")
+        ]
+
+    for value, grads in values_and_grads(xs, xs):
+        assert np.isfinite(float(value))
+        assert all(np.all(np.isfinite(g)) for g in grads)
 
 
 def test_data_driven_bandwidth_carries_no_gradient():
@@ -402,8 +412,8 @@ def test_data_driven_bandwidth_carries_no_gradient():
 # ----------------------------------------------------------------------------- transforms
 
 
-@pytest.mark.parametrize("estimator", ["biased", "unbiased", "linear_cyclic"])
-def test_jit_matches_eager(estimator):
+def test_jit_matches_eager():
+    estimator = "unbiased"
     xs, xt = sample(seed=13)
     kernel = MultiGaussian.dsan()
     eager = mmd(xs, xt, kernel=kernel, estimator=estimator)
@@ -448,10 +458,8 @@ def test_block_size_equals_dense(block_size):
     ws, wt = rng.uniform(0.1, 2.0, 13), rng.uniform(0.1, 2.0, 10)
     weights = {"source_weights": ws, "target_weights": wt}
     configs = [
-        (MultiGaussian.dan(), "biased", weights),
-        (MultiGaussian.dan(), "unbiased", {}),
+        (MultiGaussian.dan(), "unbiased", weights),
         (InverseMultiquadric(scale=0.8), "biased", {}),
-        (InverseMultiquadric(scale=0.8), "unbiased", weights),
     ]
 
     @jax.jit
@@ -470,17 +478,17 @@ def test_block_size_laplacian_within_sqrt_eps():
     # The Laplacian takes a square root of distances computed as |x|^2+|y|^2-2x.y,
     # so near-coincident points (the diagonal) carry sqrt(eps) round-off that
     # differs between tilings.
-    xs, xt = sample(n=9, m=6, d=3, seed=22)
+    xs, xt = sample(n=13, m=10, seed=22)
     kernel = Laplacian(bandwidth=1.0)
     dense = mmd(xs, xt, kernel=kernel)
     tiled = mmd(xs, xt, kernel=kernel, block_size=4)
     assert rel_err(tiled, dense) <= 1e-6
 
 
-@pytest.mark.parametrize("estimator", ["biased", "unbiased"])
-def test_block_size_gradients_equal_dense(estimator):
-    xs, xt = sample(n=11, m=6, d=3, seed=18)
-    ws = np.linspace(0.5, 1.5, 11)
+def test_block_size_gradients_equal_dense():
+    estimator = "unbiased"
+    xs, xt = sample(n=13, m=10, seed=18)
+    ws = np.linspace(0.5, 1.5, 13)
 
     def f(a, b, block):
         return mmd(
@@ -512,10 +520,6 @@ def test_median_bandwidth_with_block_size_raises():
     xs, xt = sample(seed=20)
     with pytest.raises(ValueError, match="`kernel` uses the 'median' bandwidth rule"):
         mmd(xs, xt, kernel=MultiGaussian(bandwidth="median"), block_size=4)
-    # the documented way out: resolve once, pass the fixed kernel
-    fixed = MultiGaussian(bandwidth="median").resolve(jnp.asarray(xs), jnp.asarray(xt))
-    dense = mmd(xs, xt, kernel=MultiGaussian(bandwidth="median"))
-    assert rel_err(mmd(xs, xt, kernel=fixed, block_size=4), dense) <= 1e-10
 
 
 # ----------------------------------------------------------------------------- bad input

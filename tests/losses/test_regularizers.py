@@ -32,11 +32,17 @@ def ref_bnm(logits):
     return -np.linalg.svd(probs, compute_uv=False).sum() / len(logits)
 
 
-def ref_mcc(logits, temperature):
-    n, c = logits.shape
+def ref_mcc_weights(logits, temperature):
+    n = len(logits)
     probs = [softmax(np.asarray(r) / temperature) for r in logits]
     raw = [1.0 + math.exp(-sum(-q * math.log(q) for q in p if q > 0)) for p in probs]
-    w = [n * r / sum(raw) for r in raw]
+    return [n * r / sum(raw) for r in raw]
+
+
+def ref_mcc(logits, temperature, weights=None):
+    n, c = logits.shape
+    probs = [softmax(np.asarray(r) / temperature) for r in logits]
+    w = ref_mcc_weights(logits, temperature) if weights is None else weights
     conf = [[sum(w[i] * probs[i][j] * probs[i][k] for i in range(n)) for k in range(c)]
             for j in range(c)]  # fmt: skip
     off = 0.0
@@ -101,9 +107,7 @@ def test_bnm_gradients_and_vmap():
     z = rng.normal(size=(5, 3))
     check_grads(jax.jit(bnm), (z,), order=1, modes=("rev",))
     batched = rng.normal(size=(2, 4, 3))
-    np.testing.assert_allclose(
-        jax.vmap(bnm)(batched), [ref_bnm(b) for b in batched], rtol=RTOL
-    )
+    np.testing.assert_allclose(jax.vmap(bnm)(batched), [ref_bnm(b) for b in batched], rtol=RTOL)
 
 
 # ----------------------------------------------------------------------------- MCC
@@ -139,9 +143,18 @@ def test_mcc_closed_forms():
 
 
 def test_mcc_gradients_and_vmap():
+    # The entropy weights are constants (stop_gradient, as in MCC), so the gradient
+    # is that of the loss with the weights frozen at their current values: compare
+    # with central differences of the loop reference with frozen weights.
     rng = np.random.default_rng(6)
     z = rng.normal(size=(5, 3))
-    check_grads(jax.jit(lambda x: mcc(x, temperature=2.5)), (z,), order=1)
+    frozen = ref_mcc_weights(z, 2.5)
+    grad = np.asarray(jax.jit(jax.grad(lambda x: mcc(x, temperature=2.5)))(z))
+    h = 1e-6
+    for _ in range(3):
+        v = rng.normal(size=z.shape)
+        fd = (ref_mcc(z + h * v, 2.5, frozen) - ref_mcc(z - h * v, 2.5, frozen)) / (2 * h)
+        np.testing.assert_allclose(np.sum(grad * v), fd, rtol=1e-5, atol=1e-9)
     batched = rng.normal(size=(2, 4, 3))
     np.testing.assert_allclose(
         jax.vmap(mcc)(batched), [ref_mcc(b, 2.5) for b in batched], rtol=RTOL

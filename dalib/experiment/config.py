@@ -1,0 +1,332 @@
+"""Experiment configurations: defaults, ``--set key=value`` overrides, validation.
+
+A run is described by one :class:`ml_collections.ConfigDict` (the flax-examples
+convention): :func:`default_config` holds every field with its default;
+``configs/*.py`` files import it and override a few fields; the command line
+overrides single fields with ``--set model.hidden=(128,64)``. Method-specific
+options live under ``options`` and are merged with the method's defaults by
+:func:`resolve_config`, which also checks every value. The resolved config is
+what a run writes to ``config.json`` and what identifies it on resume.
+"""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+import importlib.util
+import json
+import sys
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import ml_collections
+
+__all__ = [
+    "NORMALIZE",
+    "SELECTION_CRITERIA",
+    "TARGET_ROWS",
+    "apply_overrides",
+    "config_hash",
+    "default_config",
+    "load_config_file",
+    "protocol_config",
+    "resolve_config",
+]
+
+#: Per-domain preprocessing, label-free: ``domain`` z-scores each table with its
+#: own statistics, ``speaker`` each speaker of each table, ``none`` keeps the values.
+NORMALIZE = ("domain", "speaker", "none")
+#: Which target rows the adaptation sees: ``shared`` those of the shared classes
+#: (the published protocols' target set), ``all`` every row (nothing about the
+#: target is selected by label; scoring still uses the shared classes only).
+TARGET_ROWS = ("shared", "all")
+#: ``last`` = fixed budget, last checkpoint (the default); label-free criteria of
+#: :mod:`dalib.selection`; ``oracle`` reads target labels and is labelled so.
+SELECTION_CRITERIA = ("last", "iwv", "dev", "snd", "entropy", "oracle")
+PLOT_KINDS = ("tsne", "confusion", "curves")
+
+# Fields that do not change what one run computes (excluded from its identity).
+_NOT_IN_HASH = ("seeds", "first_seed", "plots", "methods", "tasks", "protocol", "corpora")
+
+
+def default_config() -> ml_collections.ConfigDict:
+    """Every field of a single-pair run (``dalib run``), with its default.
+
+    Returns:
+      A ``ConfigDict``:
+
+      * ``method``: a name of :data:`dalib.experiment.METHODS`.
+      * ``seeds`` / ``first_seed``: seeds ``first_seed .. first_seed + seeds - 1``.
+      * ``data``: ``normalize`` (:data:`NORMALIZE`), ``target_rows``
+        (:data:`TARGET_ROWS`), ``classes`` (restrict to these class names;
+        empty: the classes both tables share).
+      * ``model``: the MLP encoder of the deep methods (``hidden``, ``dropout``).
+      * ``train``: fixed budget of the deep methods (``steps``, ``batch_size``,
+        ``learning_rate``, ``weight_decay``, ``ramp``: alignment weights rise
+        with DANN's schedule, ``ramp_gamma``; ``log_every`` for the curves).
+      * ``options``: method options overriding the method's defaults (see
+        :func:`dalib.experiment.method_defaults`).
+      * ``selection``: ``criterion`` (:data:`SELECTION_CRITERIA`),
+        ``checkpoints`` (evenly spaced candidates along training), ``grid``
+        (multipliers of the alignment weights, empty: the default only),
+        ``validation_fraction`` (source rows held out for IWV/DEV).
+      * ``plots``: ``kinds`` to draw, ``tsne_seeds`` (t-SNE for the first
+        k seeds only: it is the slow one), ``tsne_max_points``.
+
+    Examples:
+      >>> config = default_config()
+      >>> config.method, config.selection.criterion, config.train.steps
+      ('source_only', 'last', 1000)
+    """
+    c = ml_collections.ConfigDict()
+    c.method = "source_only"
+    c.seeds = 3
+    c.first_seed = 0
+    c.data = ml_collections.ConfigDict(
+        {"normalize": "domain", "target_rows": "shared", "classes": ()}
+    )
+    c.model = ml_collections.ConfigDict({"hidden": (256, 128), "dropout": 0.1})
+    c.train = ml_collections.ConfigDict(
+        {
+            "steps": 1000,
+            "batch_size": 64,
+            "learning_rate": 1e-3,
+            "weight_decay": 1e-4,
+            "ramp": True,
+            "ramp_gamma": 10.0,
+            "log_every": 10,
+        }
+    )
+    c.options = ml_collections.ConfigDict()
+    c.selection = ml_collections.ConfigDict(
+        {"criterion": "last", "checkpoints": 5, "grid": (), "validation_fraction": 0.2}
+    )
+    c.plots = ml_collections.ConfigDict(
+        {"kinds": PLOT_KINDS, "tsne_seeds": 1, "tsne_max_points": 600}
+    )
+    return c
+
+
+def protocol_config() -> ml_collections.ConfigDict:
+    """:func:`default_config` plus the fields of a protocol sweep (``dalib protocol``).
+
+    Adds ``protocol`` (``"ser"``), ``methods`` (rows of the table), ``tasks``
+    (empty: all six), ``corpora`` (``synthetic``, ``root``, ``tables``,
+    ``feature_set``). ``method`` is ignored by a sweep.
+
+    Examples:
+      >>> protocol_config().methods
+      ('source_only', 'dan', 'dann', 'dsan', 'deep_coral', 'svm', 'tca')
+    """
+    c = default_config()
+    c.protocol = "ser"
+    c.methods = ("source_only", "dan", "dann", "dsan", "deep_coral", "svm", "tca")
+    c.tasks = ()
+    c.corpora = ml_collections.ConfigDict(
+        {"synthetic": True, "root": "", "tables": "", "feature_set": "is09", "synth_root": ""}
+    )
+    return c
+
+
+# ------------------------------------------------------------------ files and overrides
+
+
+def load_config_file(path: str | Path) -> ml_collections.ConfigDict:
+    """Loads ``get_config()`` from a Python config file.
+
+    The file's folder and its parent are put on ``sys.path`` while it is
+    imported, so ``from configs import default`` works in files under
+    ``configs/``.
+
+    Raises:
+      FileNotFoundError: no such file.
+      ValueError: the file has no ``get_config()`` or it does not return a ConfigDict.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"config file {path} does not exist.")
+    added = [str(path.resolve().parent), str(path.resolve().parent.parent)]
+    sys.path[:0] = added
+    try:
+        spec = importlib.util.spec_from_file_location(f"_dalib_config_{path.stem}", path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+    finally:
+        for entry in added:
+            sys.path.remove(entry)
+    if not hasattr(module, "get_config"):
+        raise ValueError(f"config file {path} defines no get_config() function.")
+    config = module.get_config()
+    if not isinstance(config, ml_collections.ConfigDict):
+        raise ValueError(
+            f"get_config() of {path} must return an ml_collections.ConfigDict, got "
+            f"{type(config).__name__}."
+        )
+    return config
+
+
+def _parse_value(text: str) -> Any:
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        return text  # a bare word: a string
+
+
+def _coerce(old: Any, new: Any, key: str) -> Any:
+    if old is None or new is None:
+        return new
+    if isinstance(old, bool):
+        if not isinstance(new, bool):
+            raise ValueError(f"--set {key}: expected true/false (True or False), got {new!r}.")
+        return new
+    if isinstance(old, float) and isinstance(new, int) and not isinstance(new, bool):
+        return float(new)
+    if isinstance(old, tuple):
+        if isinstance(new, list | tuple):
+            return tuple(new)
+        if isinstance(new, str):
+            return tuple(v for v in new.split(",") if v)
+        return (new,)
+    if isinstance(old, int) and isinstance(new, float) and new.is_integer():
+        return int(new)
+    if type(old) is not type(new):
+        raise ValueError(
+            f"--set {key}: expected a {type(old).__name__} like {old!r}, got {new!r} "
+            f"({type(new).__name__})."
+        )
+    return new
+
+
+def apply_overrides(
+    config: ml_collections.ConfigDict, overrides: Iterable[str]
+) -> ml_collections.ConfigDict:
+    """Applies ``key=value`` overrides (dotted keys) to a copy of ``config``.
+
+    Values are Python literals (``0.5``, ``(128, 64)``, ``True``, ``'svm'``); a
+    bare word is a string. Keys must exist, except under ``options`` (method
+    options are checked by :func:`resolve_config`). Numbers convert between
+    int and float; a comma list sets a tuple.
+
+    Raises:
+      ValueError: malformed override, unknown key, or a value of the wrong type.
+
+    Examples:
+      >>> c = apply_overrides(default_config(), ["train.steps=50", "model.hidden=(32,)"])
+      >>> c.train.steps, c.model.hidden
+      (50, (32,))
+    """
+    config = ml_collections.ConfigDict(config.to_dict())
+    for item in overrides:
+        if "=" not in item:
+            raise ValueError(f"--set expects key=value, got {item!r}.")
+        key, text = item.split("=", 1)
+        key = key.strip()
+        parts = key.split(".")
+        node = config
+        for i, part in enumerate(parts[:-1]):
+            if part not in node or not isinstance(node[part], ml_collections.ConfigDict):
+                where = ".".join(parts[: i + 1])
+                raise ValueError(f"--set {key}: unknown section {where!r}; known: {sorted(node)}.")
+            node = node[part]
+        leaf = parts[-1]
+        value = _parse_value(text.strip())
+        if parts[0] == "options" and len(parts) == 2:
+            node[leaf] = value
+            continue
+        if leaf not in node:
+            raise ValueError(f"--set {key}: unknown key; known keys here: {sorted(node)}.")
+        if isinstance(node[leaf], ml_collections.ConfigDict):
+            raise ValueError(f"--set {key}: {key!r} is a section; set one of its keys.")
+        node[leaf] = _coerce(node[leaf], value, key)
+    return config
+
+
+# ------------------------------------------------------------------------- validation
+
+
+def _check_choice(value: Any, name: str, choices: tuple) -> None:
+    if value not in choices:
+        raise ValueError(f"config {name}={value!r} is not one of {list(choices)}.")
+
+
+def _check_positive_int(value: Any, name: str, *, zero: bool = False) -> None:
+    ok = (
+        isinstance(value, int)
+        and not isinstance(value, bool)
+        and (value >= 0 if zero else value > 0)
+    )
+    if not ok:
+        raise ValueError(
+            f"config {name} must be an integer {'>= 0' if zero else '>= 1'}, got {value!r}."
+        )
+
+
+def _check_number(
+    value: Any, name: str, lo: float, hi: float | None = None, *, open_lo=False
+) -> None:
+    ok = isinstance(value, int | float) and not isinstance(value, bool)
+    ok = ok and (value > lo if open_lo else value >= lo) and (hi is None or value <= hi)
+    if not ok:
+        bound = f"{'>' if open_lo else '>='} {lo}" + (f" and <= {hi}" if hi is not None else "")
+        raise ValueError(f"config {name} must be a number {bound}, got {value!r}.")
+
+
+def resolve_config(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+    """Checks every field and fills ``options`` with the method's defaults.
+
+    Returns:
+      A new ConfigDict whose ``options`` hold every option of ``config.method``.
+
+    Raises:
+      ValueError: an unknown method, option or choice, or a value out of range,
+        with the valid choices in the message.
+      TypeError: an option value of the wrong type.
+
+    Examples:
+      >>> c = default_config(); c.method = "dann"
+      >>> resolve_config(c).options.weight
+      1.0
+    """
+    from dalib.experiment.methods import check_method, resolve_options
+
+    c = ml_collections.ConfigDict(config.to_dict())
+    check_method(c.method)
+    _check_positive_int(c.seeds, "seeds")
+    _check_positive_int(c.first_seed, "first_seed", zero=True)
+    _check_choice(c.data.normalize, "data.normalize", NORMALIZE)
+    _check_choice(c.data.target_rows, "data.target_rows", TARGET_ROWS)
+    c.data.classes = tuple(str(x) for x in c.data.classes)
+    hidden = tuple(c.model.hidden)
+    if not hidden or any(not isinstance(h, int) or h < 2 for h in hidden):
+        raise ValueError(f"config model.hidden must be layer sizes >= 2, got {hidden!r}.")
+    _check_number(c.model.dropout, "model.dropout", 0.0, 0.95)
+    _check_positive_int(c.train.steps, "train.steps")
+    _check_positive_int(c.train.batch_size, "train.batch_size")
+    _check_number(c.train.learning_rate, "train.learning_rate", 0.0, open_lo=True)
+    _check_number(c.train.weight_decay, "train.weight_decay", 0.0)
+    _check_number(c.train.ramp_gamma, "train.ramp_gamma", 0.0, open_lo=True)
+    _check_positive_int(c.train.log_every, "train.log_every")
+    _check_choice(c.selection.criterion, "selection.criterion", SELECTION_CRITERIA)
+    _check_positive_int(c.selection.checkpoints, "selection.checkpoints")
+    grid = tuple(float(g) for g in c.selection.grid)
+    for g in grid:
+        _check_number(g, "selection.grid entries", 0.0, open_lo=True)
+    c.selection.grid = grid
+    _check_number(
+        c.selection.validation_fraction, "selection.validation_fraction", 0.0, 0.5, open_lo=True
+    )
+    for kind in c.plots.kinds:
+        _check_choice(kind, "plots.kinds entry", PLOT_KINDS)
+    _check_positive_int(c.plots.tsne_seeds, "plots.tsne_seeds", zero=True)
+    _check_positive_int(c.plots.tsne_max_points, "plots.tsne_max_points")
+    c.options = ml_collections.ConfigDict(resolve_options(c.method, c.options.to_dict()))
+    return c
+
+
+def config_hash(config: ml_collections.ConfigDict | Mapping[str, Any]) -> str:
+    """A short hash of everything in a resolved config that changes a run's results."""
+    data = config.to_dict() if isinstance(config, ml_collections.ConfigDict) else dict(config)
+    data = {k: v for k, v in data.items() if k not in _NOT_IN_HASH}
+    text = json.dumps(data, sort_keys=True, default=list)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
