@@ -38,6 +38,7 @@ import numpy as np
 from jax.typing import ArrayLike
 
 from dalib import _checks
+from dalib.shallow._base import as_features
 
 __all__ = [
     "CRITERIA",
@@ -53,6 +54,55 @@ __all__ = [
     "snd",
     "zero_one_losses",
 ]
+
+
+# -------------------------------------------------------------------- jitted formulas
+# Each public function checks its inputs (static shapes and dtypes), then calls one
+# of these: one compilation per input shape instead of one per array operation.
+
+
+@jax.jit
+def _cross_entropy_core(p: jax.Array, y: jax.Array) -> jax.Array:
+    return -jnp.log(jnp.take_along_axis(p, y[:, None], axis=1)[:, 0])
+
+
+@jax.jit
+def _zero_one_core(p: jax.Array, y: jax.Array) -> jax.Array:
+    return (jnp.argmax(p, axis=1) != y).astype(p.dtype)
+
+
+@jax.jit
+def _iwv_core(loss: jax.Array, w: jax.Array) -> jax.Array:
+    return jnp.mean(w * loss)
+
+
+@jax.jit
+def _dev_core(loss: jax.Array, w: jax.Array) -> jax.Array:
+    weighted = w * loss
+    n = loss.shape[0]
+    w_c = w - jnp.mean(w)
+    cov = jnp.sum((weighted - jnp.mean(weighted)) * w_c) / (n - 1)
+    var = jnp.sum(w_c * w_c) / (n - 1)
+    # Spread below round-off (constant weights) means no control variate: eta = 0.
+    has_spread = var > 100 * jnp.finfo(w.dtype).eps * jnp.mean(w * w)
+    eta = jnp.where(has_spread, -cov / jnp.where(has_spread, var, 1.0), 0.0)
+    return jnp.mean(weighted) + eta * jnp.mean(w) - eta
+
+
+@jax.jit
+def _entropy_core(p: jax.Array) -> jax.Array:
+    return jnp.mean(-jnp.sum(jax.scipy.special.xlogy(p, p), axis=1))
+
+
+@jax.jit
+def _snd_core(p: jax.Array, temperature: jax.Array) -> jax.Array:
+    norm = jnp.sqrt(jnp.sum(p * p, axis=1, keepdims=True))
+    f = p / jnp.where(norm > 0, norm, 1.0)
+    sim = jnp.matmul(f, f.T, precision=jax.lax.Precision.HIGHEST) / temperature
+    eye = jnp.eye(p.shape[0], dtype=bool)
+    sim = jnp.where(eye, -1.0 / temperature, sim)
+    log_q = jax.nn.log_softmax(sim, axis=1)
+    return jnp.mean(-jnp.sum(jnp.exp(log_q) * log_q, axis=1))
 
 
 # --------------------------------------------------------------------- per-sample losses
@@ -76,7 +126,7 @@ def cross_entropy_losses(probs: ArrayLike, labels: ArrayLike) -> jax.Array:
     p = _checks.probs(probs, "probs")
     y = _checks.labels(labels, "labels", num_classes=p.shape[1])
     _checks.check_leading(p, y, "probs", "labels")
-    return -jnp.log(jnp.take_along_axis(p, y[:, None], axis=1)[:, 0])
+    return _cross_entropy_core(p, y)
 
 
 def zero_one_losses(probs: ArrayLike, labels: ArrayLike) -> jax.Array:
@@ -97,7 +147,7 @@ def zero_one_losses(probs: ArrayLike, labels: ArrayLike) -> jax.Array:
     p = _checks.probs(probs, "probs")
     y = _checks.labels(labels, "labels", num_classes=p.shape[1])
     _checks.check_leading(p, y, "probs", "labels")
-    return (jnp.argmax(p, axis=1) != y).astype(p.dtype)
+    return _zero_one_core(p, y)
 
 
 # ------------------------------------------------------------------------ IWV and DEV
@@ -140,7 +190,7 @@ def iwv(source_val_losses: ArrayLike, weights: ArrayLike | None = None) -> jax.A
       Weighted Cross Validation", JMLR 8, 2007.
     """
     loss, w = _losses_and_weights(source_val_losses, weights)
-    return jnp.mean(w * loss)
+    return _iwv_core(loss, w)
 
 
 def dev(source_val_losses: ArrayLike, weights: ArrayLike | None = None) -> jax.Array:
@@ -177,15 +227,7 @@ def dev(source_val_losses: ArrayLike, weights: ArrayLike | None = None) -> jax.A
     """
     loss, w = _losses_and_weights(source_val_losses, weights)
     _checks.check_min_samples(loss, "source_val_losses", 2, "DEV's control variate")
-    weighted = w * loss
-    n = loss.shape[0]
-    w_c = w - jnp.mean(w)
-    cov = jnp.sum((weighted - jnp.mean(weighted)) * w_c) / (n - 1)
-    var = jnp.sum(w_c * w_c) / (n - 1)
-    # Spread below round-off (constant weights) means no control variate: eta = 0.
-    has_spread = var > 100 * jnp.finfo(w.dtype).eps * jnp.mean(w * w)
-    eta = jnp.where(has_spread, -cov / jnp.where(has_spread, var, 1.0), 0.0)
-    return jnp.mean(weighted) + eta * jnp.mean(w) - eta
+    return _dev_core(loss, w)
 
 
 def _standardize_pair(train: np.ndarray, *others: np.ndarray) -> list[np.ndarray]:
@@ -251,8 +293,8 @@ def importance_weights(
     from sklearn.metrics import log_loss
     from sklearn.model_selection import StratifiedKFold
 
-    xs = np.asarray(_checks.features(source_features, "source_features"), dtype=np.float64)
-    xt = np.asarray(_checks.features(target_features, "target_features"), dtype=np.float64)
+    xs = as_features(source_features, "source_features")
+    xt = as_features(target_features, "target_features")
     _checks.check_same_features(xs, xt, "source_features", "target_features")
     if not isinstance(num_folds, int) or num_folds < 2:
         raise ValueError(f"`num_folds` must be an integer >= 2, got {num_folds!r}.")
@@ -261,7 +303,7 @@ def importance_weights(
         raise ValueError(f"`regularization` must hold positive values of C, got {cs!r}.")
     at = None
     if evaluate_at is not None:
-        at = np.asarray(_checks.features(evaluate_at, "evaluate_at"), dtype=np.float64)
+        at = as_features(evaluate_at, "evaluate_at")
         _checks.check_same_features(xs, at, "source_features", "evaluate_at")
     else:
         _checks.check_min_samples(
@@ -296,8 +338,9 @@ def importance_weights(
     c_best = cs[int(np.argmin(losses))]
 
     def weigh(train_s: np.ndarray, points: np.ndarray) -> np.ndarray:
-        # The decision function is log P(t|x) - log P(s|x): its exp is the odds.
-        odds = np.exp(fit(train_s, c_best).decision_function(points))
+        # The decision function is log P(t|x) - log P(s|x): its exp is the odds
+        # (clipped at e^±50 so that separable domains give huge, not infinite, weights).
+        odds = np.exp(np.clip(fit(train_s, c_best).decision_function(points), -50.0, 50.0))
         return odds * len(train_s) / len(xt)
 
     if at is not None:
@@ -333,7 +376,7 @@ def prediction_entropy(target_probs: ArrayLike) -> jax.Array:
     """
     p = _checks.probs(target_probs, "target_probs")
     _checks.check_nonempty(p, "target_probs")
-    return jnp.mean(-jnp.sum(jax.scipy.special.xlogy(p, p), axis=1))
+    return _entropy_core(p)
 
 
 def snd(target_probs: ArrayLike, *, temperature: float = 0.05) -> jax.Array:
@@ -377,13 +420,7 @@ def snd(target_probs: ArrayLike, *, temperature: float = 0.05) -> jax.Array:
     _checks.check_min_samples(p, "target_probs", 2, "a neighbourhood density")
     if not temperature > 0:
         raise ValueError(f"`temperature` must be > 0, got {temperature!r}.")
-    norm = jnp.sqrt(jnp.sum(p * p, axis=1, keepdims=True))
-    f = p / jnp.where(norm > 0, norm, 1.0)
-    sim = jnp.matmul(f, f.T, precision=jax.lax.Precision.HIGHEST) / temperature
-    eye = jnp.eye(p.shape[0], dtype=bool)
-    sim = jnp.where(eye, -1.0 / temperature, sim)
-    log_q = jax.nn.log_softmax(sim, axis=1)
-    return jnp.mean(-jnp.sum(jnp.exp(log_q) * log_q, axis=1))
+    return _snd_core(p, temperature)
 
 
 def reverse_validation(
@@ -427,8 +464,8 @@ def reverse_validation(
     """
     from sklearn.linear_model import LogisticRegression
 
-    xs = np.asarray(_checks.features(source_val_features, "source_val_features"), np.float64)
-    xt = np.asarray(_checks.features(target_features, "target_features"), np.float64)
+    xs = as_features(source_val_features, "source_val_features")
+    xt = as_features(target_features, "target_features")
     _checks.check_same_features(xs, xt, "source_val_features", "target_features")
     ys = np.asarray(_checks.labels(source_val_labels, "source_val_labels"))
     yt = np.asarray(_checks.labels(target_pseudo_labels, "target_pseudo_labels"))
@@ -466,7 +503,7 @@ def oracle_target_accuracy(target_labels: ArrayLike, target_probs: ArrayLike) ->
     p = _checks.probs(target_probs, "target_probs")
     y = _checks.labels(target_labels, "target_labels", num_classes=p.shape[1])
     _checks.check_leading(p, y, "target_probs", "target_labels")
-    return jnp.mean((jnp.argmax(p, axis=1) == y).astype(p.dtype))
+    return 1.0 - jnp.mean(_zero_one_core(p, y))
 
 
 # ------------------------------------------------------------------------- selection

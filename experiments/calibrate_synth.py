@@ -27,6 +27,7 @@ import time
 import numpy as np
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import recall_score
+from threadpoolctl import threadpool_limits
 
 from dalib.experiment.protocols import SER_CORPORA, ser_tasks
 from dalib.synth import build_speech_corpora, load_synthetic_table
@@ -50,8 +51,8 @@ def _classifier(c: float) -> LogisticRegression:
 
 def within_uar(table: dict, classes, c: float) -> float:
     """Leave-one-speaker-out UAR inside one corpus on ``classes``."""
-    keep = np.isin(table["labels"], classes)
-    x, y, spk = table["features"][keep], table["labels"][keep], table["speakers"][keep]
+    keep = np.isin(table.labels, classes)
+    x, y, spk = table.features[keep], table.labels[keep], table.speakers[keep]
     pred = np.empty_like(y)
     for s in np.unique(spk):
         test = spk == s
@@ -62,9 +63,9 @@ def within_uar(table: dict, classes, c: float) -> float:
 
 def cross_uar(src: dict, tgt: dict, classes, c: float, per_domain: bool) -> float:
     """Source-only UAR on the target, trained on every source utterance of ``classes``."""
-    ks, kt = np.isin(src["labels"], classes), np.isin(tgt["labels"], classes)
-    xs, ys = src["features"][ks], src["labels"][ks]
-    xt, yt = tgt["features"][kt], tgt["labels"][kt]
+    ks, kt = np.isin(src.labels, classes), np.isin(tgt.labels, classes)
+    xs, ys = src.features[ks], src.labels[ks]
+    xt, yt = tgt.features[kt], tgt.labels[kt]
     if per_domain:
         (xs,), (xt,) = _zscore(xs), _zscore(xt)
     else:
@@ -82,6 +83,9 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--force", action="store_true", help="rebuild even when cached")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
+    # one BLAS thread: many small fits, and multi-threaded BLAS is far slower on
+    # a shared machine
+    threadpool_limits(1)
 
     start = time.perf_counter()
     build_speech_corpora(
@@ -98,10 +102,10 @@ def main(argv: list[str] | None = None) -> dict:
     }
     print(f"\nbuild (or cache check): {build_s:.1f} s with {args.workers} workers")
     for code, t in tables.items():
-        labels, counts = np.unique(t["labels"], return_counts=True)
+        labels, counts = np.unique(t.labels, return_counts=True)
         print(
-            f"{code} {CODES[code]}: {len(t['labels'])} utterances, "
-            f"{len(np.unique(t['speakers']))} speakers, "
+            f"{code} {CODES[code]}: {len(t.labels)} utterances, "
+            f"{len(np.unique(t.speakers))} speakers, "
             f"{dict(zip(labels.tolist(), counts.tolist(), strict=True))}"
         )
 
@@ -109,11 +113,11 @@ def main(argv: list[str] | None = None) -> dict:
     print(f"\nWithin-corpus UAR (%), leave-one-speaker-out, {args.feature_set}, logreg")
     print("| corpus | classes | UAR |\n|---|---:|---:|")
     for code, t in tables.items():
-        classes = np.unique(t["labels"])
+        classes = np.unique(t.labels)
         results["within"][code] = within_uar(t, classes, args.C)
         print(f"| {code} {CODES[code]} | {len(classes)} | {100 * results['within'][code]:.1f} |")
 
-    print(f"\nCross-corpus source-only UAR (%) on the shared classes (chance 20.0)")
+    print("\nCross-corpus source-only UAR (%) on the shared classes (chance 20.0)")
     print("| task | within src (LOSO) | within tgt (LOSO) | cross src-z | cross dom-z |")
     print("|---|---:|---:|---:|---:|")
     for task in ser_tasks():

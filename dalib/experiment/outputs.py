@@ -84,13 +84,19 @@ class RunDir:
         pred_labels: Sequence[str],
         probs: np.ndarray,
         classes: Sequence[str],
+        *,
+        prefix: str = "p_",
     ) -> Path:
-        """``predictions.csv``: file, true label, predicted label, class probabilities."""
+        """``predictions.csv``: file, true label, predicted label, class probabilities.
+
+        ``prefix`` names the score columns: ``p_<class>`` for probabilities,
+        e.g. ``score_<class>`` for an SVM's decision values.
+        """
         import io
 
         buf = io.StringIO()
         writer = csv.writer(buf)
-        writer.writerow(["file", "true", "predicted", *(f"p_{c}" for c in classes)])
+        writer.writerow(["file", "true", "predicted", *(f"{prefix}{c}" for c in classes)])
         for f, t, p, row in zip(files, true_labels, pred_labels, np.asarray(probs), strict=True):
             writer.writerow([f, t, p, *(f"{v:.6f}" for v in row)])
         return atomic_write_text(self.path / "predictions.csv", buf.getvalue())

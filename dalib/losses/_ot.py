@@ -81,8 +81,8 @@ def sinkhorn_divergence(
     :math:`\lVert x - y\rVert^2`), :math:`\alpha = \sum_i a_i\delta_{x_i}`,
     :math:`\beta = \sum_j b_j\delta_{y_j}`. Non-negative up to solver tolerance,
     0 for identical clouds, and a smooth alignment loss: it interpolates between
-    OT (:math:`\varepsilon \to 0`) and MMD with kernel :math:`-c`
-    (:math:`\varepsilon \to \infty`). Computed by
+    OT (:math:`\varepsilon \to 0`) and :math:`\tfrac12` MMD² with kernel
+    :math:`-c` (:math:`\varepsilon \to \infty`). Computed by
     :func:`ott.tools.sinkhorn_divergence.sinkhorn_divergence` on
     :class:`ott.geometry.pointcloud.PointCloud` geometries; gradients by
     implicit differentiation.
@@ -248,8 +248,8 @@ def jdot(
       source_labels: ``[n]`` integer labels or ``[n, C]`` one-hot/soft labels.
       target_logits: ``[m, C]`` target logits (probabilities if
         ``from_logits=False``).
-      alpha: weight of the feature distance (the paper uses 0.001).
-      lam: weight of the label loss (the paper uses 0.0001).
+      alpha: weight of the feature distance (the authors' code defaults to 0.01).
+      lam: weight of the label loss (1 in the authors' code).
       epsilon: entropic regularisation of the plan, in units of :math:`C`;
         ``None`` is ott's default, :math:`0.05\,\operatorname{std}(C)`.
       from_logits: see :func:`jdot_cost`.

@@ -19,6 +19,7 @@ switched off with ``nnx.view(model, deterministic=True)`` or ``model.eval()``.
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Callable, Sequence
 
@@ -85,9 +86,7 @@ class MLPEncoder(nnx.Module):
         self.in_features = sizes[0]
         self.out_features = sizes[-1]
         self.activation = activation
-        self.linears = nnx.List(
-            [nnx.Linear(a, b, rngs=rngs) for a, b in zip(sizes[:-1], sizes[1:], strict=True)]
-        )
+        self.linears = nnx.List([nnx.Linear(a, b, rngs=rngs) for a, b in itertools.pairwise(sizes)])
         self.norms = nnx.List(
             [nnx.LayerNorm(b, rngs=rngs) for b in hidden_features] if layer_norm else []
         )
@@ -151,12 +150,14 @@ class SpectrogramCNN(nnx.Module):
             raise ValueError("`channels` needs at least one block, got ().")
         for c in channels:
             if c % groups:
-                raise ValueError(f"every entry of `channels` {channels} must divide by groups={groups}.")
+                raise ValueError(
+                    f"every entry of `channels` {channels} must divide by groups={groups}."
+                )
         self.in_channels = int(in_channels)
         self.out_features = int(out_features)
         sizes = (self.in_channels, *channels)
         self.convs = nnx.List(
-            [nnx.Conv(a, b, (3, 3), rngs=rngs) for a, b in zip(sizes[:-1], sizes[1:], strict=True)]
+            [nnx.Conv(a, b, (3, 3), rngs=rngs) for a, b in itertools.pairwise(sizes)]
         )
         self.norms = nnx.List([nnx.GroupNorm(c, num_groups=groups, rngs=rngs) for c in channels])
         self.dropout = nnx.Dropout(dropout, rngs=rngs)

@@ -311,11 +311,25 @@ class ShallowMethod:
           ValueError: wrong ranks, empty sets, feature-size or label-count
             mismatch, non-finite values, a single source class.
         """
+        predictions, scores, _, _ = self.fit_transform_predict(source, source_labels, target)
+        return predictions, scores
+
+    def fit_transform_predict(
+        self, source: ArrayLike, source_labels: ArrayLike, target: ArrayLike
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """:meth:`fit_predict` that also returns the adapted features it used.
+
+        Returns:
+          ``(predictions [m], scores [m, C], train_features [n, k],
+          test_features [m, k])``: the last two as :meth:`adapt` returns them,
+          computed once.
+        """
         xs, ys, xt, num_classes = check_inputs(source, source_labels, target, self.num_classes)
         xs, xt = standardize(xs, xt, mode=self.standardize)
         zs, zt = self._adapt(xs, ys, xt, num_classes)
         model = self._fit(zs, ys)
-        return classifier_outputs(model, self.classifier, zt, num_classes)
+        predictions, scores = classifier_outputs(model, self.classifier, zt, num_classes)
+        return predictions, scores, zs, zt
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)

@@ -7,7 +7,6 @@ mimic the B/E/C cross-corpus SER protocol (EmoDB, eNTERFACE'05, CASIA):
 within- and cross-corpus accuracy.
 """
 
-from dalib.synth._build import FEATURE_SETS as FEATURE_SETS
 from dalib.synth._build import build_speech_corpora as build_speech_corpora
 from dalib.synth._build import default_root as default_root
 from dalib.synth._build import load_manifest as load_manifest

@@ -17,11 +17,12 @@ from pathlib import Path
 
 import numpy as np
 
+from dalib.data import FeatureTable, load_table, save_table
+from dalib.features import canonical_feature_set
 from dalib.synth import _espeak, _speech
 from dalib.synth._speech import SPEECH_CORPORA, SpeechCorpusSpec
 
 __all__ = [
-    "FEATURE_SETS",
     "build_speech_corpora",
     "default_root",
     "load_manifest",
@@ -33,8 +34,6 @@ log = logging.getLogger("dalib.synth")
 
 MANIFEST = "manifest.json"
 
-#: Feature sets the corpora can be exported as (openSMILE functionals).
-FEATURE_SETS = ("is09", "is10", "egemaps")
 
 _ALIASES = {
     **{s.code: s.name for s in SPEECH_CORPORA.values()},
@@ -62,12 +61,9 @@ def resolve_corpus(corpus: str | SpeechCorpusSpec) -> SpeechCorpusSpec:
 
 
 def _subset(spec: SpeechCorpusSpec, num_speakers, num_sentences) -> SpeechCorpusSpec:
-    for arg, value, full in (
-        ("num_speakers", num_speakers, len(spec.speakers)),
-        ("num_sentences", num_sentences, len(spec.sentences)),
-    ):
-        if value is not None and not 1 <= value <= full:
-            raise ValueError(f"{arg} must be in [1, {full}] for {spec.name}, got {value}")
+    for arg, value in (("num_speakers", num_speakers), ("num_sentences", num_sentences)):
+        if value is not None and value < 1:
+            raise ValueError(f"{arg} must be at least 1, got {value}")
     return dataclasses.replace(
         spec,
         speakers=spec.speakers[: num_speakers or len(spec.speakers)],
@@ -117,44 +113,23 @@ def _render_job(job: tuple) -> dict:
     return {"num_samples": int(wav.size), "prosody": prosody}
 
 
-_SMILES: dict = {}
+#: Rate at which audio is decoded for feature extraction, as for the real corpora
+#: (:func:`dalib.data.corpus_to_table` decodes at 16 kHz).
+FEATURE_SAMPLE_RATE = 16000
 
 
-def _opensmile_config(feature_set: str):
-    import opensmile
-
-    base = Path(opensmile.__file__).parent / "core" / "config"
-    return {
-        "is09": str(base / "is09-13" / "IS09_emotion.conf"),
-        "is10": str(base / "is09-13" / "IS10_paraling_compat.conf"),
-        "egemaps": opensmile.FeatureSet.eGeMAPSv02,
-    }[feature_set]
-
-
-def _smile(feature_set: str):
-    if feature_set not in _SMILES:
-        import opensmile
-
-        _SMILES[feature_set] = opensmile.Smile(
-            feature_set=_opensmile_config(feature_set),
-            feature_level=opensmile.FeatureLevel.Functionals,
-        )
-    return _SMILES[feature_set]
-
-
-def _feature_job(job: tuple) -> tuple[np.ndarray, list[str]]:
+def _feature_job(job: tuple) -> tuple[np.ndarray, tuple[str, ...]]:
     feature_set, path = job
-    import soundfile
+    from dalib.features import extract
 
-    wav, rate = soundfile.read(path, dtype="float32")
-    frame = _smile(feature_set).process_signal(wav, rate)
-    return frame.to_numpy(dtype=np.float32)[0], [str(c) for c in frame.columns]
+    out = extract([path], set=feature_set, sample_rate=FEATURE_SAMPLE_RATE, cache=False)
+    return out.values[0], tuple(out.names)
 
 
 def _extractor_id(feature_set: str) -> str:
     import opensmile
 
-    return f"opensmile-{opensmile.__version__}-{feature_set}"
+    return f"dalib.features:{feature_set}:{FEATURE_SAMPLE_RATE}:opensmile-{opensmile.__version__}"
 
 
 class _Runner:
@@ -291,14 +266,21 @@ def _export_table(manifest: dict, corpus_dir: Path, feature_set: str, runner: _R
     log.info("%s: extracting %s features", manifest["name"], feature_set)
     utts = manifest["utterances"]
     rows = runner.map(_feature_job, [(feature_set, str(corpus_dir / u["path"])) for u in utts])
-    (corpus_dir / "features").mkdir(exist_ok=True)
     save_table(
         corpus_dir / rel,
-        features=np.stack([r[0] for r in rows]).astype(np.float32),
-        labels=np.array([u["label"] for u in utts]),
-        speakers=np.array([u["speaker"] for u in utts]),
-        files=np.array([u["file"] for u in utts]),
-        feature_names=np.array(rows[0][1]),
+        np.stack([r[0] for r in rows]).astype(np.float32),
+        [u["label"] for u in utts],
+        speakers=[u["speaker"] for u in utts],
+        files=[u["file"] for u in utts],
+        feature_names=rows[0][1],
+        meta={
+            "corpus": manifest["name"],
+            "feature_set": feature_set,
+            "sample_rate": FEATURE_SAMPLE_RATE,
+            "config_hash": manifest["config_hash"],
+            "seed": manifest["seed"],
+            "extractor": _extractor_id(feature_set),
+        },
     )
     manifest["tables"][feature_set] = {
         "path": rel,
@@ -307,13 +289,6 @@ def _export_table(manifest: dict, corpus_dir: Path, feature_set: str, runner: _R
     }
     _write_json(corpus_dir / MANIFEST, manifest)
     return corpus_dir / rel
-
-
-def save_table(path: Path, **arrays: np.ndarray) -> None:
-    """Write a feature table ``.npz`` (API.md format) atomically."""
-    tmp = path.with_name(path.stem + ".tmp.npz")
-    np.savez(tmp, **arrays)
-    os.replace(tmp, path)
 
 
 def build_speech_corpora(
@@ -333,7 +308,8 @@ def build_speech_corpora(
     PCM at the corpus's sample rate), ``manifest.json`` (the configuration, its
     hash, and per utterance the label, speaker, text and the prosody that was
     rendered) and ``features/<set>.npz`` feature tables (``features``,
-    ``labels`` as class names, ``speakers``, ``files``, ``feature_names``). A
+    ``labels`` as class names, ``speakers``, ``files``, ``feature_names``,
+    ``meta``; see :func:`dalib.data.save_table`). A
     corpus whose manifest has the same configuration hash is not rendered
     again; a feature table whose recorded hash matches is not extracted again.
 
@@ -345,10 +321,12 @@ def build_speech_corpora(
       seed: seed of every random draw (prosody variation, pauses, rooms, noise).
       corpora: names (``"synth-emodb"``), codes (``"B"``) or
         :class:`SpeechCorpusSpec` objects; default: the three corpora.
-      feature_sets: openSMILE functionals to export, from :data:`FEATURE_SETS`
-        (empty: audio only).
-      num_speakers: keep the first ``k`` speakers of each corpus (for quick tests).
-      num_sentences: keep the first ``k`` sentences of each corpus.
+      feature_sets: feature sets to export, as named by
+        :func:`dalib.features.extract` (``"is09"``, ``"is10"``, ``"egemaps"``,
+        ``"compare"``, ``"logmel"``; empty: audio only). Audio is decoded at
+        16 kHz for extraction, as for the real corpora.
+      num_speakers: keep at most the first ``k`` speakers of each corpus (quick tests).
+      num_sentences: keep at most the first ``k`` sentences of each corpus.
       num_workers: worker processes (``0`` or ``1``: in this process).
       force: render and extract again even when cached.
 
@@ -364,9 +342,7 @@ def build_speech_corpora(
       ...     print(sorted(p.name for p in (paths["synth-emodb"] / "wav" / "b01").iterdir())[:2])
       ['b01_angry_s00.wav', 'b01_boredom_s00.wav']
     """
-    unknown = [f for f in feature_sets if f not in FEATURE_SETS]
-    if unknown:
-        raise ValueError(f"unknown feature set(s) {unknown}; choose from {list(FEATURE_SETS)}")
+    feature_sets = [canonical_feature_set(f) for f in feature_sets]
     specs = [resolve_corpus(c) for c in (corpora if corpora is not None else SPEECH_CORPORA)]
     specs = [_subset(s, num_speakers, num_sentences) for s in specs]
     out = Path(out_dir)
@@ -392,26 +368,25 @@ def load_synthetic_table(
     root: str | os.PathLike[str] | None = None,
     build: bool = True,
     seed: int = 0,
-) -> dict[str, np.ndarray]:
+) -> FeatureTable:
     """Load the feature table of a synthetic corpus, building it first if needed.
 
     Args:
       name: ``"synth-emodb"``, ``"synth-enterface"``, ``"synth-casia"`` (or
         ``"emodb"``..., or the codes ``"B"``, ``"E"``, ``"C"``).
-      feature_set: one of :data:`FEATURE_SETS`.
+      feature_set: a feature set of :func:`dalib.features.extract`.
       root: the ``out_dir`` the corpora were built in (default :func:`default_root`).
-      build: build the corpus (with ``seed``) when it or the table is missing.
-      seed: the seed used when building; an existing build is used as it is.
+      build: build the corpus (all of it, with ``seed``) or extract the table
+        when missing; otherwise raise ``FileNotFoundError``.
+      seed: the seed of a new build; an existing build keeps its own seed.
 
     Returns:
-      ``{"features": [N, D] float32, "labels": [N] str, "speakers": [N] str,
-      "files": [N] str, "feature_names": [D] str}``.
+      A :class:`dalib.data.FeatureTable` (``features [N, D]``, ``labels``,
+      ``speakers``, ``files``, ``feature_names``, ``meta``).
     """
     spec = resolve_corpus(name)
-    if feature_set not in FEATURE_SETS:
-        raise ValueError(f"unknown feature set {feature_set!r}; choose from {list(FEATURE_SETS)}")
-    corpus_dir = Path(root) if root is not None else default_root()
-    corpus_dir = corpus_dir / spec.name
+    feature_set = canonical_feature_set(feature_set)
+    corpus_dir = (Path(root) if root is not None else default_root()) / spec.name
     path = corpus_dir / "features" / f"{feature_set}.npz"
     if not path.is_file():
         if not build:
@@ -426,5 +401,4 @@ def load_synthetic_table(
         build_speech_corpora(
             corpus_dir.parent, seed=seed, corpora=[spec.name], feature_sets=[feature_set]
         )
-    with np.load(path, allow_pickle=False) as data:
-        return {k: data[k] for k in data.files}
+    return load_table(path)

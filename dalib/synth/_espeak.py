@@ -184,7 +184,7 @@ def synthesize(
       ('int16', True)
     """
     params = tuple(
-        int(round(v))
+        round(float(v))
         for v in (
             np.clip(rate, 80, 450),
             np.clip(volume, 0, 200),

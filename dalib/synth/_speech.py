@@ -80,12 +80,12 @@ class Variability:
       tilt: of the spectral tilt (dB per octave).
     """
 
-    pitch: float = 3.0
-    pitch_range: float = 6.0
-    log_rate: float = 0.05
-    gain_db: float = 1.5
-    word_gap: float = 0.6
-    tilt: float = 0.8
+    pitch: float = 2.5
+    pitch_range: float = 5.0
+    log_rate: float = 0.04
+    gain_db: float = 1.2
+    word_gap: float = 0.5
+    tilt: float = 0.6
 
 
 @dataclasses.dataclass(frozen=True)
@@ -196,9 +196,7 @@ BASE_EXPRESSION: dict[str, Prosody] = {
 
 
 def _expression(emotions, **changes) -> dict[str, Prosody]:
-    return {
-        e: dataclasses.replace(BASE_EXPRESSION[e], **changes.get(e, {})) for e in emotions
-    }
+    return {e: dataclasses.replace(BASE_EXPRESSION[e], **changes.get(e, {})) for e in emotions}
 
 
 _SYNTH_EMODB = SpeechCorpusSpec(
@@ -221,11 +219,9 @@ _SYNTH_EMODB = SpeechCorpusSpec(
         ("angry", "boredom", "disgust", "fear", "happy", "neutral", "sad"),
         fear={"tremor": 0.05},
     ),
-    intensity=1.0,
+    intensity=1.1,
     variability=Variability(),
-    channel=Channel(
-        sample_rate=16000, highpass_hz=50.0, rt60=0.12, noise_dbfs=-62.0, gain_db=-6.0
-    ),
+    channel=Channel(sample_rate=16000, highpass_hz=50.0, rt60=0.12, noise_dbfs=-62.0, gain_db=-6.0),
 )
 
 _SYNTH_ENTERFACE = SpeechCorpusSpec(
@@ -245,26 +241,34 @@ _SYNTH_ENTERFACE = SpeechCorpusSpec(
         Speaker("e07", "john", "m", pitch=48, pitch_range=50, rate=190, expressiveness=1.1),
         Speaker("e08", "robert", "m", pitch=50, pitch_range=40, rate=170, expressiveness=0.95),
     ),
-    # Non-actors reading emotion-eliciting lines: somewhat weaker expression;
-    # joy and fear carried more by tempo and loudness than by pitch, anger by
-    # pitch more than by effort, disgust low but not slow, surprise exclaimed.
+    # Non-actors reading emotion-eliciting lines: joy carried by tempo more than
+    # by pitch, fear fast and loud, anger by pitch and effort but not tempo,
+    # disgust low and loud but not slow, sadness tearful (slightly raised,
+    # flat pitch) rather than slow, surprise exclaimed rather than asked.
     expression=_expression(
         ("angry", "disgust", "fear", "happy", "sad", "surprise"),
-        angry={"pitch": 16, "pitch_range": 25, "rate": 1.05, "gain_db": 5, "tilt": 3.0},
-        happy={"pitch": 12, "pitch_range": 20, "rate": 1.12, "gain_db": 5, "tilt": 2.5},
-        fear={"pitch": 14, "rate": 1.3, "gain_db": 2, "tremor": 0.0},
+        angry={"pitch": 18, "pitch_range": 10, "rate": 1.0, "gain_db": 7, "tilt": 4.0},
+        happy={"pitch": 6, "pitch_range": 30, "rate": 1.2, "gain_db": 3, "tilt": 1.0},
+        fear={"pitch": 14, "rate": 1.3, "gain_db": 5, "tilt": 2.0, "tremor": 0.0},
         disgust={"pitch": -16, "rate": 0.95, "gain_db": 3, "word_gap": 0},
         surprise={"pitch": 20, "punctuation": "!"},
-        sad={"rate": 0.85, "word_gap": 1},
+        sad={
+            "pitch": 4,
+            "pitch_range": -30,
+            "rate": 0.95,
+            "gain_db": -3,
+            "word_gap": 1,
+            "tilt": -2.0,
+        },
     ),
-    intensity=0.9,
+    intensity=1.0,
     variability=Variability(),
     channel=Channel(
         sample_rate=44100,
         highpass_hz=120.0,
         lowpass_hz=7000.0,
-        rt60=0.45,
-        noise_dbfs=-48.0,
+        rt60=0.35,
+        noise_dbfs=-54.0,
         noise_color="pink",
         hum_hz=50.0,
         gain_db=-9.0,
@@ -285,22 +289,22 @@ _SYNTH_CASIA = SpeechCorpusSpec(
         Speaker("c04", "Annie", "f", pitch=48, pitch_range=45, rate=170, expressiveness=1.0),
     ),
     # Strong expression; anger high-pitched and fast, joy loud and quick rather
-    # than high, fear soft and breathy (quiet, dark, trembling), sadness very
-    # slow with little pitch drop, surprise with the highest, widest pitch.
+    # than high, fear soft, breathy and trembling with little pitch rise,
+    # sadness very slow with little pitch drop, surprise highest and widest.
     expression=_expression(
         ("angry", "fear", "happy", "neutral", "sad", "surprise"),
         angry={"pitch": 24, "pitch_range": 35, "rate": 1.2},
-        happy={"pitch": 14, "pitch_range": 20, "rate": 1.1, "gain_db": 4},
+        happy={"pitch": 14, "pitch_range": 20, "rate": 1.15, "gain_db": 6, "tilt": 2.0},
         sad={"pitch": -4, "pitch_range": -10, "rate": 0.65},
-        fear={"pitch": 16, "gain_db": -7, "tilt": -4.0, "tremor": 0.06, "rate": 1.05},
+        fear={"pitch": 6, "gain_db": -7, "tilt": -4.0, "tremor": 0.06, "rate": 0.95},
         surprise={"pitch": 34, "pitch_range": 50, "gain_db": 0},
     ),
-    intensity=1.1,
+    intensity=1.2,
     variability=Variability(),
     channel=Channel(
         sample_rate=16000,
         highpass_hz=100.0,
-        lowpass_hz=5500.0,
+        lowpass_hz=6000.0,
         rt60=0.3,
         noise_dbfs=-52.0,
         noise_color="brown",

@@ -12,10 +12,10 @@
   shards batches over devices; :func:`evaluate` scores a target set.
 """
 
-from dalib.train._batch import Batch, check_batch, sample_batch  # noqa: F401
-from dalib.train._evaluate import Evaluation, evaluate, predict  # noqa: F401
-from dalib.train._loop import fit, restore, run_steps, train  # noqa: F401
-from dalib.train._more_terms import (  # noqa: F401
+from dalib.train._batch import Batch, check_batch, sample_batch
+from dalib.train._evaluate import Evaluation, evaluate, predict
+from dalib.train._loop import fit, restore, run_steps, train
+from dalib.train._more_terms import (
     IDA,
     CLUBSplit,
     DeepJDOT,
@@ -24,15 +24,15 @@ from dalib.train._more_terms import (  # noqa: F401
     SinkhornDivergence,
     SliceDistance,
 )
-from dalib.train._network import (  # noqa: F401
+from dalib.train._network import (
     Network,
     as_network,
     from_function,
     from_linen,
     from_nnx,
 )
-from dalib.train._parallel import DataParallel, data_mesh, data_parallel  # noqa: F401
-from dalib.train._terms import (  # noqa: F401
+from dalib.train._parallel import DataParallel, data_mesh, data_parallel
+from dalib.train._terms import (
     CORAL,
     JMMD,
     LMMD,
@@ -48,3 +48,47 @@ from dalib.train._terms import (  # noqa: F401
     weight_at,
 )
 from dalib.train._trainer import MODES, Trainer, TrainState, make_trainer  # noqa: F401
+
+__all__ = [
+    "CORAL",
+    "IDA",
+    "JMMD",
+    "LMMD",
+    "MMD",
+    "Batch",
+    "CLUBSplit",
+    "ClassifierDiscrepancy",
+    "ConditionalAdversarial",
+    "DataParallel",
+    "DeepJDOT",
+    "Distance",
+    "DomainAdversarial",
+    "DomainClassifier",
+    "Entropy",
+    "Evaluation",
+    "JointAlignment",
+    "MarginDisparity",
+    "Network",
+    "Outputs",
+    "SinkhornDivergence",
+    "SliceDistance",
+    "Term",
+    "TrainState",
+    "Trainer",
+    "as_network",
+    "check_batch",
+    "data_mesh",
+    "data_parallel",
+    "evaluate",
+    "fit",
+    "from_function",
+    "from_linen",
+    "from_nnx",
+    "make_trainer",
+    "predict",
+    "restore",
+    "run_steps",
+    "sample_batch",
+    "train",
+    "weight_at",
+]

@@ -100,8 +100,8 @@ def _concrete_rest(rest: nnx.State) -> nnx.State:
 
     def fill(x):
         if _is_key(x):
-            return jax.random.key(0) if x.shape == () else jax.random.split(
-                jax.random.key(0), x.shape
+            return (
+                jax.random.key(0) if x.shape == () else jax.random.split(jax.random.key(0), x.shape)
             )
         return jnp.zeros(x.shape, x.dtype)
 
@@ -109,10 +109,7 @@ def _concrete_rest(rest: nnx.State) -> nnx.State:
 
 
 def _only_rng_state(state: nnx.State) -> bool:
-    return all(
-        isinstance(v, nnx.RngState)
-        for _, v in nnx.to_flat_state(state)
-    )
+    return all(isinstance(v, nnx.RngState) for _, v in nnx.to_flat_state(state))
 
 
 def from_nnx(module: nnx.Module | Callable[[nnx.Rngs], nnx.Module]) -> Network:
@@ -162,7 +159,9 @@ def from_nnx(module: nnx.Module | Callable[[nnx.Rngs], nnx.Module]) -> Network:
         if _only_rng_state(rest):
             rest = _concrete_rest(rest)
         else:
-            graphdef, params, stats, rest = nnx.split(constructor(nnx.Rngs(0)), nnx.Param, nnx.BatchStat, ...)
+            graphdef, params, stats, rest = nnx.split(
+                constructor(nnx.Rngs(0)), nnx.Param, nnx.BatchStat, ...
+            )
     else:
         raise TypeError(
             f"expected an nnx.Module or a constructor `rngs -> nnx.Module`, got {module!r}."

@@ -94,7 +94,9 @@ class DataParallel:
         )
 
 
-def data_parallel(trainer: Trainer, mesh: Mesh | None = None, *, axis: str = "data") -> DataParallel:
+def data_parallel(
+    trainer: Trainer, mesh: Mesh | None = None, *, axis: str = "data"
+) -> DataParallel:
     """Binds ``trainer`` to a device mesh for data-parallel training.
 
     Args:

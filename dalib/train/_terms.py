@@ -319,7 +319,10 @@ class ConditionalAdversarial(Term):
         probs = jnp.concatenate([out.source_probs, out.target_probs])
         key = jax.random.key(self.projection_seed) if self.randomized else None
         return losses.cdan_features(
-            jnp.concatenate([fs, ft]), probs, randomized=self.randomized, out_dim=self.out_dim,
+            jnp.concatenate([fs, ft]),
+            probs,
+            randomized=self.randomized,
+            out_dim=self.out_dim,
             key=key,
         )
 

@@ -157,7 +157,9 @@ class Trainer:
         for i, term in enumerate(self.terms):
             weight = weight_at(term.weight, step)
             try:
-                value, aux = term(out, adversary_params.get(term.name), jax.random.fold_in(k_terms, i))
+                value, aux = term(
+                    out, adversary_params.get(term.name), jax.random.fold_in(k_terms, i)
+                )
             except (ValueError, TypeError) as err:
                 raise _context(
                     err,
@@ -192,8 +194,8 @@ class Trainer:
           ``(new_state, metrics)`` with scalar metrics: ``loss``,
           ``classification_loss``, ``source_accuracy``, and per term
           ``<name>/value``, ``<name>/weight`` (and e.g. ``<name>/domain_accuracy``).
-          In ``"alternating"`` mode also ``adversary_loss`` (from the adversary's
-          update, before it).
+          In ``"alternating"`` mode, when some term owns a network, also
+          ``adversary_loss`` (from the adversary's update, before it).
         """
         check_batch(batch)
         key = jax.random.fold_in(key, state.step)
@@ -202,7 +204,8 @@ class Trainer:
         adversary_opt_state = state.adversary_opt_state
         extra = {}
 
-        if self.mode == "gradient_reversal":
+        joint = self.mode == "gradient_reversal" or not adversary_params
+        if joint:
 
             def loss_fn(params, adv):
                 total, _, metrics = self._objective(params, adv, batch, key, step, _reverse)
@@ -235,7 +238,7 @@ class Trainer:
 
         updates, opt_state = self.optimizer.update(grads, state.opt_state, state.params)
         params = optax.apply_updates(state.params, updates)
-        if self.mode == "gradient_reversal":
+        if joint:
             updates, adversary_opt_state = self.adversary_optimizer.update(
                 adv_grads, adversary_opt_state, adversary_params
             )
@@ -317,8 +320,8 @@ def make_trainer(
       ...     optimizer=optax.adam(1e-3), example_batch=batch, terms=[train.MMD(weight=0.5)])
       >>> state, metrics = jax.jit(trainer.step)(trainer.init(jax.random.key(0)), batch,
       ...                                        jax.random.key(1))
-      >>> int(state.step), sorted(metrics)[-2:]
-      (1, ['mmd/value', 'mmd/weight'])
+      >>> int(state.step), sorted(metrics)
+      (1, ['classification_loss', 'loss', 'mmd/value', 'mmd/weight', 'source_accuracy'])
     """
     if mode not in MODES:
         raise ValueError(f"`mode` must be one of {MODES}, got {mode!r}.")
@@ -368,7 +371,11 @@ def make_trainer(
 
     def example_outputs(f, z):
         return Outputs(
-            f[:n], f[n:], z[:n], z[n:], jnp.zeros((n,), batch_spec.source_labels.dtype),
+            f[:n],
+            f[n:],
+            z[:n],
+            z[n:],
+            jnp.zeros((n,), batch_spec.source_labels.dtype),
             jnp.zeros((), jnp.int32),
         )
 

@@ -293,6 +293,8 @@ def test_entropy_weights_are_constants_and_feed_domain_adversarial():
     np.testing.assert_allclose(normalized, got, rtol=1e-10)
     jitted = jax.jit(lambda a, b: entropy_weights((a, b), normalize="per_domain"))(ps, pt)
     np.testing.assert_allclose(jitted[0], ws, rtol=1e-12)
+    batched = jax.vmap(entropy_weights)(np.stack([ps, ps[::-1]]))
+    np.testing.assert_allclose(batched[1], entropy_weights(ps[::-1]), rtol=1e-12)
 
 
 @pytest.mark.parametrize(
@@ -392,6 +394,8 @@ def test_classifier_discrepancy_matches_reference():
     assert np.abs(q1 - q2).min() > 1e-3
     check_grads(jax.jit(classifier_discrepancy), (q1, q2), order=1)
     np.testing.assert_allclose(jax.jit(classifier_discrepancy)(p1, p2), want, rtol=RTOL)
+    batched = jax.vmap(classifier_discrepancy)(np.stack([p1, p2]), np.stack([p2, p2]))
+    np.testing.assert_allclose(batched, [want, 0.0], rtol=RTOL, atol=1e-15)
     with pytest.raises(ValueError, match=r"`p1` and `p2`.*\(7, 4\).*\(6, 4\)"):
         classifier_discrepancy(p1, p2[:6])
 
@@ -416,6 +420,7 @@ def test_transferability_attention_matches_reference():
     assert np.all(got >= 1.0) and np.all(got <= 1.0 + math.log(2.0) + 1e-12)
     sample_level = transferability_attention(z[:, 0])
     np.testing.assert_allclose(sample_level, want[:, 0], rtol=RTOL, atol=1e-12)
+    np.testing.assert_allclose(jax.vmap(transferability_attention)(z.T), want.T, rtol=RTOL)
 
 
 def test_transferability_attention_gradient_option():

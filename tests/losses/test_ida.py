@@ -101,8 +101,9 @@ def test_ridge_coefficients_match_sklearn():
 def test_push_through_forms_agree(n, d):
     xs, xt = _sets(2, n=n, d=d)
     basis, x = jnp.asarray(xs), jnp.asarray(xt)
-    via_codes = x - _ida.ridge_coefficients(basis, x, 0.5).T @ basis
-    np.testing.assert_allclose(_ida.ridge_residual(basis, x, 0.5), via_codes, atol=1e-10)
+    via_codes = jax.jit(lambda b, y: y - _ida.ridge_coefficients(b, y, 0.5).T @ b)(basis, x)
+    residual = jax.jit(_ida.ridge_residual)(basis, x, 0.5)
+    np.testing.assert_allclose(residual, via_codes, atol=1e-10)
 
 
 @pytest.mark.parametrize("direction", ["target_from_source", "both"])

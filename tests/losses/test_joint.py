@@ -149,7 +149,8 @@ def test_dynamic_factor_fallbacks_and_range():
     xs, xt, ys, pt = _two_class_domains(3, source_rate=0.5, target_rate=0.5)
     # No class has min_samples rows on both sides: marginal alignment only.
     key = jax.random.key(0)
-    assert float(factor_jit(xs, xt, ys, pt, num_classes=2, key=key, min_samples=81)) == 0.0
+    only_0 = np.zeros(80, np.int32)
+    assert float(factor_jit(xs, xt, only_0 + 1, np.eye(2)[only_0], num_classes=2, key=key)) == 0.0
     # Random problems (random pseudo-labels) stay in [0, 1].
     rng = np.random.default_rng(4)
     for seed in range(3):

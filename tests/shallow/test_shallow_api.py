@@ -91,6 +91,19 @@ def test_predictions_follow_a_permutation_of_the_target(name):
     assert np.mean(permuted == preds[perm]) >= 0.99
 
 
+@pytest.mark.parametrize("name", ["tca", "tsrg"])
+def test_fit_transform_predict_is_fit_predict_plus_adapt(name):
+    xs, ys, xt, _ = _shifted_pair(3)
+    method = make_shallow(name)
+    preds, scores, zs, zt = method.fit_transform_predict(xs, ys, xt)
+    p2, s2 = method.fit_predict(xs, ys, xt)
+    a_s, a_t = method.adapt(xs, ys, xt)
+    np.testing.assert_array_equal(preds, p2)
+    np.testing.assert_array_equal(scores, s2)
+    np.testing.assert_array_equal(zs, a_s)
+    np.testing.assert_array_equal(zt, a_t)
+
+
 def test_scores_layout():
     xs, ys, xt, _ = _shifted_pair(2)
     preds, probs = make_shallow("logreg").fit_predict(xs, ys, xt)

@@ -168,6 +168,7 @@ def test_null_rejection_rate_is_calibrated(kernel, estimator):
     assert lo <= float(rate) * trials <= hi
 
 
+@pytest.mark.slow  # several compilations of whole simulations
 def test_p_values_are_uniform_under_the_null():
     def one(key):
         data_key, perm_key = jax.random.split(key)
@@ -206,6 +207,7 @@ def _shift_sampler(shift, size=24):
     return sampler
 
 
+@pytest.mark.slow  # several compilations of whole simulations
 def test_sample_sizes_prefix_matches_full_test_and_grows():
     sampler = _shift_sampler(0.8)
     kwargs = dict(kernel=Gaussian(1.0), num_permutations=39, num_trials=60, key=jax.random.key(1))
@@ -216,6 +218,7 @@ def test_sample_sizes_prefix_matches_full_test_and_grows():
     assert curve[0] < curve[2]
 
 
+@pytest.mark.slow  # several compilations of whole simulations
 def test_required_sample_size_bisection():
     sampler = _shift_sampler(1.0, size=32)
     kwargs = dict(kernel=Gaussian(1.0), num_permutations=39, num_trials=60, key=jax.random.key(2))

@@ -1,4 +1,4 @@
-"""Whole trainings: toy domain shift, vmap over seeds, target-label blindness, resume, evaluation."""
+"""Whole trainings: toy shift, vmap over seeds, target-label blindness, resume, evaluation."""
 
 import functools
 import os
@@ -65,7 +65,9 @@ def test_toy_shift_dann_and_mmd_beat_source_only():
 
     def run(key, w_mmd, w_dann):
         trainer = T.make_trainer(
-            encoder=encoder, classifier=classifier, optimizer=optax.adam(1e-2),
+            encoder=encoder,
+            classifier=classifier,
+            optimizer=optax.adam(1e-2),
             example_batch=_example(),
             terms=[T.MMD(weight=w_mmd), T.DomainAdversarial(network=disc, weight=w_dann)],
         )
@@ -90,7 +92,9 @@ def dropout_dann():
     """A DANN + MMD trainer with dropout, and its single-run program (compiled once)."""
     encoder, classifier, disc = _networks(dropout=0.2)
     trainer = T.make_trainer(
-        encoder=encoder, classifier=classifier, optimizer=optax.adam(1e-2),
+        encoder=encoder,
+        classifier=classifier,
+        optimizer=optax.adam(1e-2),
         example_batch=_example(),
         terms=[T.MMD(weight=0.5), T.DomainAdversarial(network=disc, weight=1.0)],
     )
@@ -186,7 +190,9 @@ def test_resume_after_sigkill_is_bit_identical(tmp_path, dropout_dann):
     ckpt = str(tmp_path / "ckpt")
     script = _KILL_SCRIPT.format(tests=os.path.dirname(__file__), ckpt=ckpt)
     proc = subprocess.Popen(
-        [sys.executable, "-c", script], stdout=subprocess.PIPE, text=True,
+        [sys.executable, "-c", script],
+        stdout=subprocess.PIPE,
+        text=True,
         env={**os.environ, "JAX_PLATFORMS": "cpu"},
     )
     try:

@@ -40,8 +40,9 @@ def test_nnx_module_instance():
     np.testing.assert_array_equal(p0["linear"]["kernel"], p1["linear"]["kernel"])
     np.testing.assert_array_equal(p0["linear"]["kernel"], block.linear.kernel[...])
     out = net.apply(p0, X, train=False, rng=None)
-    np.testing.assert_allclose(out, _reference(block.linear.kernel[...], block.linear.bias[...], X),
-                               rtol=1e-6)
+    np.testing.assert_allclose(
+        out, _reference(block.linear.kernel[...], block.linear.bias[...], X), rtol=1e-6
+    )
     assert T.as_network(block).kind == "nnx"
 
 
@@ -72,8 +73,9 @@ def test_linen_module():
     assert net.kind == "linen"
     params = net.init(jax.random.key(0))
     k, b = params["Dense_0"]["kernel"], params["Dense_0"]["bias"]
-    np.testing.assert_allclose(net.apply(params, X, train=False, rng=None), _reference(k, b, X),
-                               rtol=1e-6)
+    np.testing.assert_allclose(
+        net.apply(params, X, train=False, rng=None), _reference(k, b, X), rtol=1e-6
+    )
     a = net.apply(params, X, train=True, rng=jax.random.key(1))
     c = net.apply(params, X, train=True, rng=jax.random.key(2))
     assert not np.array_equal(a, c)
@@ -88,8 +90,11 @@ def test_plain_function():
 
     w = np.ones((3, 4), np.float32)
     net = T.from_function(apply, params={"w": w, "b": np.zeros(4, np.float32)})
-    np.testing.assert_allclose(net.apply(net.init(jax.random.key(0)), X, train=True, rng=None),
-                               _reference(w, np.zeros(4), X), rtol=1e-6)
+    np.testing.assert_allclose(
+        net.apply(net.init(jax.random.key(0)), X, train=True, rng=None),
+        _reference(w, np.zeros(4), X),
+        rtol=1e-6,
+    )
     seeded = T.as_network((apply, lambda k: {"w": jax.random.normal(k, (3, 4)), "b": jnp.zeros(4)}))
     assert not np.allclose(seeded.init(jax.random.key(0))["w"], seeded.init(jax.random.key(1))["w"])
 
@@ -109,7 +114,7 @@ def test_batch_statistics_are_rejected():
 
 
 def test_bad_networks():
-    with pytest.raises(TypeError, match="nnx.Module"):
+    with pytest.raises(TypeError, match=r"nnx\.Module"):
         T.as_network("not a network", name="encoder")
     with pytest.raises(TypeError, match="from_nnx"):
         T.as_network(lambda rngs: None, name="encoder")
@@ -117,5 +122,5 @@ def test_bad_networks():
         T.as_network(nn.Dense(2))
     with pytest.raises(ValueError, match="exactly one"):
         T.from_function(lambda p, x: x)
-    with pytest.raises(TypeError, match="must return an nnx.Module"):
+    with pytest.raises(TypeError, match=r"must return an nnx\.Module"):
         T.from_nnx(lambda rngs: 3)

@@ -61,8 +61,12 @@ def test_adversarial_gradients(mode):
     """GRL: one update of both players; alternating: adversary first, then the encoder."""
     lr, w = 0.3, 0.7
     trainer = T.make_trainer(
-        encoder=ENC, classifier=CLS, optimizer=optax.sgd(lr), example_batch=BATCH,
-        terms=[T.DomainAdversarial(network=DISC, weight=w)], mode=mode,
+        encoder=ENC,
+        classifier=CLS,
+        optimizer=optax.sgd(lr),
+        example_batch=BATCH,
+        terms=[T.DomainAdversarial(network=DISC, weight=w)],
+        mode=mode,
     )
     state = trainer.init(KEY)
     new, metrics = jax.jit(trainer.step)(state, BATCH, KEY)
@@ -80,8 +84,7 @@ def test_adversarial_gradients(mode):
     _tree_close(new.adversary_params["dann"], phi_new, rtol=1e-10, atol=1e-12)
     np.testing.assert_allclose(metrics["dann/value"], _dann(theta, phi_seen), rtol=1e-12)
     np.testing.assert_allclose(metrics["dann/weight"], w)
-    np.testing.assert_allclose(metrics["loss"], _ce(theta) + w * _dann(theta, phi_seen),
-                               rtol=1e-12)
+    np.testing.assert_allclose(metrics["loss"], _ce(theta) + w * _dann(theta, phi_seen), rtol=1e-12)
     assert 0.0 <= float(metrics["dann/domain_accuracy"]) <= 1.0
     if mode == "alternating":
         np.testing.assert_allclose(metrics["adversary_loss"], w * _dann(theta, phi), rtol=1e-12)
@@ -93,7 +96,9 @@ def _head(k):
 
 
 HEAD = T.from_function(lambda p, f: f @ p["w"], init=_head)
-CDAN_DISC = T.from_function(lambda p, h: h @ p["w"], init=lambda k: {"w": jax.random.normal(k, (C * D,))})
+CDAN_DISC = T.from_function(
+    lambda p, h: h @ p["w"], init=lambda k: {"w": jax.random.normal(k, (C * D,))}
+)
 MDD_W, LIN = 0.5, kernels.Linear()
 
 ALL_TERMS = [
@@ -137,8 +142,12 @@ def _expected_values(params, adv):
 @pytest.mark.parametrize("mode", ["gradient_reversal", "alternating"])
 def test_every_term_value_weight_and_total(mode):
     trainer = T.make_trainer(
-        encoder=ENC, classifier=CLS, optimizer=optax.sgd(0.01), example_batch=BATCH,
-        terms=ALL_TERMS, mode=mode,
+        encoder=ENC,
+        classifier=CLS,
+        optimizer=optax.sgd(0.01),
+        example_batch=BATCH,
+        terms=ALL_TERMS,
+        mode=mode,
     )
     step = jax.jit(trainer.step)
     state = trainer.init(KEY)
@@ -148,17 +157,22 @@ def test_every_term_value_weight_and_total(mode):
         if mode == "gradient_reversal":  # values are computed before any update
             expected = _expected_values(state.params, state.adversary_params)
             for name, value in expected.items():
-                np.testing.assert_allclose(metrics[f"{name}/value"], value, rtol=1e-9,
-                                           err_msg=name)
+                np.testing.assert_allclose(metrics[f"{name}/value"], value, rtol=1e-9, err_msg=name)
         total = metrics["classification_loss"] + sum(
             metrics[f"{term.name}/weight"] * metrics[f"{term.name}/value"] for term in ALL_TERMS
         )
         np.testing.assert_allclose(metrics["loss"], total, rtol=1e-12)
         np.testing.assert_allclose(metrics["mmd/weight"], t / 10, rtol=1e-6)
-        np.testing.assert_allclose(metrics["dann/weight"], ops.dann_schedule(total_steps=10)(t), rtol=1e-6)
+        np.testing.assert_allclose(
+            metrics["dann/weight"], ops.dann_schedule(total_steps=10)(t), rtol=1e-6
+        )
         np.testing.assert_allclose(metrics["cdan_e/weight"], 1.0)
-        for key in ("dann/domain_accuracy", "cdan_e/domain_accuracy", "mdd/disparity",
-                    "mcd/discrepancy"):
+        for key in (
+            "dann/domain_accuracy",
+            "cdan_e/domain_accuracy",
+            "mdd/disparity",
+            "mcd/discrepancy",
+        ):
             assert np.isfinite(metrics[key]), key
         assert ("adversary_loss" in metrics) == (mode == "alternating")
         state = new
@@ -195,12 +209,19 @@ def test_three_kinds_of_encoder_agree():
     results = {}
     for kind, encoder in encoders.items():
         trainer = T.make_trainer(
-            encoder=encoder, classifier=nnx.Linear(D, C, rngs=nnx.Rngs(1)),
-            optimizer=optax.sgd(0.5), example_batch=x, terms=[T.MMD(kernel=LIN)],
+            encoder=encoder,
+            classifier=nnx.Linear(D, C, rngs=nnx.Rngs(1)),
+            optimizer=optax.sgd(0.5),
+            example_batch=x,
+            terms=[T.MMD(kernel=LIN)],
         )
         state, metrics = jax.jit(trainer.step)(trainer.init(KEY), x, KEY)
         first = jax.tree.leaves(state.params["encoder"])
-        results[kind] = (metrics["loss"], metrics["mmd/value"], sorted(np.ravel(a).sum() for a in first))
+        results[kind] = (
+            metrics["loss"],
+            metrics["mmd/value"],
+            sorted(np.ravel(a).sum() for a in first),
+        )
     for kind in ("linen", "function"):
         for a, b in zip(results["nnx"], results[kind], strict=True):
             np.testing.assert_allclose(a, b, rtol=1e-5, err_msg=kind)
@@ -217,8 +238,9 @@ def _build(**overrides):
 
 
 def test_term_on_features_of_wrong_rank():
-    seq = T.from_function(lambda p, x: jnp.tanh(x @ p["w"])[:, None, :].repeat(4, 1),
-                          init=_linear((D_IN, D)))
+    seq = T.from_function(
+        lambda p, x: jnp.tanh(x @ p["w"])[:, None, :].repeat(4, 1), init=_linear((D_IN, D))
+    )
     head = T.from_function(lambda p, f: f.mean(1) @ p["w"], init=_linear((D, C)))
     with pytest.raises(ValueError, match=r"'mmd' needs features \[n, d\].*\(6, 4, 3\)"):
         _build(encoder=seq, classifier=head, terms=[T.MMD()])
@@ -243,7 +265,10 @@ def test_head_with_wrong_number_of_classes():
 @pytest.mark.parametrize(
     ("weight", "match"),
     [
-        (lambda step: jnp.log(step - 1.0), r"schedule of alignment term 'mmd' returned nan at step 0"),
+        (
+            lambda step: jnp.log(step - 1.0),
+            r"schedule of alignment term 'mmd' returned nan at step 0",
+        ),
         (lambda step: 1.0 / (10 - step), r"returned inf at step 10"),
         (float("nan"), r"weight of alignment term 'mmd' returned nan"),
         (lambda step: jnp.ones(2), r"must be a scalar"),
@@ -256,7 +281,9 @@ def test_bad_weight(weight, match):
 
 def test_empty_target_batch_fails_at_build_and_trace():
     empty = T.Batch(XS, YS, XT[:0])
-    with pytest.raises(ValueError, match=r"example_batch.target_inputs` is empty \(shape \(0, 2\)\)"):
+    with pytest.raises(
+        ValueError, match=r"example_batch.target_inputs` is empty \(shape \(0, 2\)\)"
+    ):
         _build(example_batch=empty)
     trainer = _build(terms=[T.MMD()])
     with pytest.raises(ValueError, match=r"batch.target_inputs` is empty"):
@@ -273,10 +300,16 @@ def test_empty_target_batch_fails_at_build_and_trace():
         ({"example_batch": T.Batch(XS, YS[:3], XT)}, ValueError, "one label per source"),
         ({"example_batch": T.Batch(XS, YS.astype(float), XT)}, TypeError, "integer"),
         ({"example_batch": T.Batch(XS, YS, XT[:, :1])}, ValueError, "per-sample shape"),
-        ({"classifier": T.from_function(lambda p, f: f.sum(-1), params={})}, ValueError,
-         r"logits \[n, C\]"),
-        ({"encoder": T.from_function(lambda p, x: x @ p["w"], params={"w": jnp.ones((5, 2))})},
-         TypeError, r"encoder failed on inputs of shape \(11, 2\)"),
+        (
+            {"classifier": T.from_function(lambda p, f: f.sum(-1), params={})},
+            ValueError,
+            r"logits \[n, C\]",
+        ),
+        (
+            {"encoder": T.from_function(lambda p, x: x @ p["w"], params={"w": jnp.ones((5, 2))})},
+            TypeError,
+            r"encoder failed on inputs of shape \(11, 2\)",
+        ),
     ],
 )
 def test_bad_configuration(overrides, error, match):
