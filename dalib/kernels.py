@@ -161,8 +161,8 @@ class Gaussian(Kernel):
     Examples:
       >>> import jax.numpy as jnp
       >>> k = Gaussian(bandwidth=1.0)
-      >>> k(jnp.zeros((1, 2)), jnp.array([[0.0, 0.0], [1.0, 1.0]])).round(4)
-      Array([[1.    , 0.3679]], dtype=float32)
+      >>> [round(float(v), 4) for v in k(jnp.zeros((1, 2)), jnp.array([[0.0, 0.0], [1.0, 1.0]]))[0]]
+      [1.0, 0.3679]
     """
 
     bandwidth: Any = 1.0
@@ -237,9 +237,7 @@ class Linear(Kernel):
     """
 
     def __call__(self, x: ArrayLike, y: ArrayLike) -> jax.Array:
-        return jnp.matmul(
-            jnp.asarray(x), jnp.asarray(y).T, precision=jax.lax.Precision.HIGHEST
-        )
+        return jnp.matmul(jnp.asarray(x), jnp.asarray(y).T, precision=jax.lax.Precision.HIGHEST)
 
     def pairwise(self, x: ArrayLike, y: ArrayLike) -> jax.Array:
         return jnp.sum(jnp.asarray(x) * jnp.asarray(y), axis=-1)

@@ -13,7 +13,8 @@ scikit-learn's ``recall_score`` / ``f1_score`` with ``average="macro"``,
 only predicted, each with F1 = 0.)
 
 Label values are range-checked on concrete arrays; under ``jit`` they cannot
-be, and a label ``>= num_classes`` is silently dropped from the confusion matrix.
+be, and a sample with a label outside ``0..num_classes-1`` is silently dropped
+from the confusion matrix.
 """
 
 from __future__ import annotations
@@ -82,7 +83,11 @@ def confusion_matrix(y_true: ArrayLike, y_pred: ArrayLike, *, num_classes: int) 
     """
     c = _num_classes(num_classes)
     t, p = _pair(y_true, y_pred, c)
-    return jnp.zeros((c, c), jnp.int32).at[t, p].add(1, mode="drop")
+    # Out-of-range pairs (possible only under jit) go to row c, which is dropped;
+    # plain indexing would wrap negative labels around instead.
+    valid = (t >= 0) & (t < c) & (p >= 0) & (p < c)
+    rows = jnp.where(valid, t, c)
+    return jnp.zeros((c, c), jnp.int32).at[rows, p].add(1, mode="drop")
 
 
 def war(y_true: ArrayLike, y_pred: ArrayLike) -> jax.Array:

@@ -124,3 +124,10 @@ def test_out_of_range_and_num_classes():
         uf1(y, y, num_classes=3.0)
     with pytest.raises(ValueError, match="`num_classes` must be >= 1"):
         uar(y, y, num_classes=0)
+
+
+def test_out_of_range_labels_are_dropped_under_jit():
+    cm = jax.jit(functools.partial(confusion_matrix, num_classes=3))(
+        jnp.array([-1, 0, 5, 2]), jnp.array([0, 0, 0, 1])
+    )
+    np.testing.assert_array_equal(cm, [[1, 0, 0], [0, 0, 0], [0, 1, 0]])

@@ -25,15 +25,28 @@ def _pyplot():
     return plt
 
 
-def tsne_embedding(features: np.ndarray, *, seed: int = 0, perplexity: float = 30.0) -> np.ndarray:
-    """2-D t-SNE embedding ``[N, 2]`` of ``features [N, D]`` (scikit-learn)."""
+def tsne_embedding(
+    features: np.ndarray, *, seed: int = 0, perplexity: float = 30.0, max_iter: int = 500
+) -> np.ndarray:
+    """2-D t-SNE embedding ``[N, 2]`` of ``features [N, D]`` (scikit-learn).
+
+    Features wider than 50 are first reduced to 50 principal components (the
+    usual t-SNE preprocessing). Runs single-threaded: on a busy machine,
+    OpenMP's spinning threads made it an order of magnitude slower.
+    """
+    from sklearn.decomposition import PCA
     from sklearn.manifold import TSNE
+    from threadpoolctl import threadpool_limits
 
     features = np.asarray(features, dtype=np.float64)
     perplexity = min(perplexity, max(2.0, (features.shape[0] - 1) / 3.0))
-    return TSNE(n_components=2, perplexity=perplexity, init="pca", random_state=seed).fit_transform(
-        features
-    )
+    with threadpool_limits(limits=1):
+        if features.shape[1] > 50 and features.shape[0] > 50:
+            features = PCA(n_components=50, random_state=seed).fit_transform(features)
+        tsne = TSNE(
+            n_components=2, perplexity=perplexity, init="pca", random_state=seed, max_iter=max_iter
+        )
+        return tsne.fit_transform(features)
 
 
 def plot_tsne(

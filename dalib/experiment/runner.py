@@ -790,9 +790,10 @@ def _sweep(
         for config, task_name, seed, path in pending:
             if bar is not None:
                 bar.set_description(f"{config.method} {task_name} seed {seed}")
+            if task_name not in tasks:
+                # Bad data is the user's to fix, not a per-run failure: stop here.
+                tasks[task_name] = load_task(task_name)
             try:
-                if task_name not in tasks:
-                    tasks[task_name] = load_task(task_name)
                 records.append(run_one(config, tasks[task_name], seed, path, extra=extra))
                 ran += 1
             except (KeyboardInterrupt, ConfigMismatchError):
@@ -953,12 +954,14 @@ def _load_protocol_tables(config, out: Path) -> dict[str, Any]:
     tables = {}
     for code in SER_CORPORA:
         data = load_synthetic_table(code, feature_set, root=root, build=True)
-        tables[code] = FeatureTable(
-            features=np.asarray(data["features"], dtype=np.float32),
-            labels=np.asarray(data["labels"]).astype(str),
-            speakers=np.asarray(data["speakers"]).astype(str) if "speakers" in data else None,
-            files=np.asarray(data["files"]).astype(str) if "files" in data else None,
-        )
+        if isinstance(data, Mapping):  # older dalib.synth returned a dict of arrays
+            data = FeatureTable(
+                features=np.asarray(data["features"], dtype=np.float32),
+                labels=np.asarray(data["labels"]).astype(str),
+                speakers=np.asarray(data["speakers"]).astype(str) if "speakers" in data else None,
+                files=np.asarray(data["files"]).astype(str) if "files" in data else None,
+            )
+        tables[code] = data
     return tables
 
 

@@ -145,7 +145,8 @@ def dynamic_factor(
       >>> xs = jax.random.normal(k1, (40, 2))
       >>> ys = (xs[:, 0] > 0).astype(jnp.int32)
       >>> pt = jax.nn.one_hot(1 - ys, 2)  # target classes swapped: same marginal
-      >>> mu = dynamic_factor(xs, xs, ys, pt, num_classes=2, key=k2)
+      >>> factor = jax.jit(dynamic_factor, static_argnames="num_classes")
+      >>> mu = factor(xs, xs, ys, pt, num_classes=2, key=k2)
       >>> bool(mu > 0.9)
       True
 
@@ -174,6 +175,8 @@ def dynamic_factor(
         )
     if not 0.0 < float(train_fraction) < 1.0:
         raise ValueError(f"`train_fraction` must lie in (0, 1), got {train_fraction}")
+    if _checks.is_concrete(reg) and not float(reg) > 0.0:
+        raise ValueError(f"`reg` must be positive, got {reg}")
     ys = _checks.labels(source_labels, "source_labels", num_classes=num_classes)
     _checks.check_leading(ys, s, "source_labels", "source")
     p = _checks.probs(target_probs, "target_probs", num_classes=num_classes)

@@ -182,7 +182,8 @@ def proxy_a_distance(
     Examples:
       >>> import jax
       >>> xs = jax.random.normal(jax.random.key(0), (100, 2))
-      >>> round(float(proxy_a_distance(xs, xs + 10.0, key=jax.random.key(1))), 4)
+      >>> pad = jax.jit(proxy_a_distance)
+      >>> round(float(pad(xs, xs + 10.0, key=jax.random.key(1))), 4)
       2.0
 
     References:

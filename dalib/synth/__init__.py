@@ -4,7 +4,8 @@ Speech: three acted-emotion corpora synthesised offline with eSpeak NG that
 mimic the B/E/C cross-corpus SER protocol (EmoDB, eNTERFACE'05, CASIA):
 ``synth-emodb`` (German), ``synth-enterface`` (English), ``synth-casia``
 (Mandarin). See ``docs/synthetic_corpora.md`` for their design and measured
-within- and cross-corpus accuracy.
+within- and cross-corpus accuracy. TFDS builders for them are in
+:mod:`dalib.synth.builders` (imported on demand: it needs tensorflow-datasets).
 """
 
 from dalib.synth._build import build_speech_corpora as build_speech_corpora
@@ -16,6 +17,7 @@ from dalib.synth._espeak import SAMPLE_RATE as SAMPLE_RATE
 from dalib.synth._espeak import EspeakError as EspeakError
 from dalib.synth._espeak import espeak_version as espeak_version
 from dalib.synth._espeak import synthesize as synthesize
+from dalib.synth._reader import read_synthetic as read_synthetic
 from dalib.synth._speech import BASE_EXPRESSION as BASE_EXPRESSION
 from dalib.synth._speech import SPEECH_CORPORA as SPEECH_CORPORA
 from dalib.synth._speech import Channel as Channel

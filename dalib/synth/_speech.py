@@ -221,7 +221,7 @@ _SYNTH_EMODB = SpeechCorpusSpec(
     ),
     intensity=1.1,
     variability=Variability(),
-    channel=Channel(sample_rate=16000, highpass_hz=50.0, rt60=0.12, noise_dbfs=-62.0, gain_db=-6.0),
+    channel=Channel(sample_rate=16000, highpass_hz=50.0, rt60=0.12, noise_dbfs=-62.0, gain_db=-7.0),
 )
 
 _SYNTH_ENTERFACE = SpeechCorpusSpec(
@@ -271,7 +271,7 @@ _SYNTH_ENTERFACE = SpeechCorpusSpec(
         noise_dbfs=-54.0,
         noise_color="pink",
         hum_hz=50.0,
-        gain_db=-9.0,
+        gain_db=-11.0,
     ),
 )
 
@@ -295,7 +295,7 @@ _SYNTH_CASIA = SpeechCorpusSpec(
         ("angry", "fear", "happy", "neutral", "sad", "surprise"),
         angry={"pitch": 24, "pitch_range": 35, "rate": 1.2},
         happy={"pitch": 14, "pitch_range": 20, "rate": 1.15, "gain_db": 6, "tilt": 2.0},
-        sad={"pitch": -4, "pitch_range": -10, "rate": 0.65},
+        sad={"pitch": -4, "pitch_range": -10, "rate": 0.72, "word_gap": 1},
         fear={"pitch": 6, "gain_db": -7, "tilt": -4.0, "tremor": 0.06, "rate": 0.95},
         surprise={"pitch": 34, "pitch_range": 50, "gain_db": 0},
     ),
@@ -308,7 +308,7 @@ _SYNTH_CASIA = SpeechCorpusSpec(
         rt60=0.3,
         noise_dbfs=-52.0,
         noise_color="brown",
-        gain_db=-5.0,
+        gain_db=-8.0,
     ),
 )
 

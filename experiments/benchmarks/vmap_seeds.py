@@ -9,7 +9,8 @@ read only for that score).
 
 Data: ``moons`` is the toy shift of the tests (two moons, target rotated by
 ``--angle`` degrees; MLP 2-32-32); ``features`` imitates openSMILE IS09
-functionals (384-d, 4 classes, a shifted and rescaled target; MLP 384-256-128).
+functionals (384-d, 4 classes, a linearly distorted and shifted target; MLP 384-256-128).
+MMD has weight 1; DANN the weight schedule of Ganin et al. (``dann_schedule``).
 
     python -m experiments.benchmarks.vmap_seeds --seeds 8 --steps 500
     python -m experiments.benchmarks.vmap_seeds --data features --methods dann
@@ -28,7 +29,7 @@ import numpy as np
 import optax
 from flax import nnx
 
-from dalib import metrics
+from dalib import metrics, ops
 from dalib import train as T
 from dalib.nn import DomainDiscriminator, MLPEncoder
 
@@ -67,7 +68,7 @@ def make_data(kind: str, angle: float):
     return xs, ys, xt, yt, (256, 128), 4
 
 
-def build(method: str, data: T.Batch, hidden, classes: int, batch: int) -> T.Trainer:
+def build(method: str, data: T.Batch, hidden, classes: int, batch: int, steps: int) -> T.Trainer:
     d_in, d = data.source_inputs.shape[1], hidden[-1]
     encoder = T.from_nnx(lambda r: MLPEncoder(d_in, hidden, layer_norm=False, rngs=r))
     classifier = T.from_nnx(lambda r: nnx.Linear(d, classes, rngs=r))
@@ -76,7 +77,7 @@ def build(method: str, data: T.Batch, hidden, classes: int, batch: int) -> T.Tra
     if method == "mmd":
         terms = [T.MMD(weight=1.0)]
     elif method in ("dann", "dann_alternating"):
-        terms = [T.DomainAdversarial(network=disc, weight=1.0)]
+        terms = [T.DomainAdversarial(network=disc, weight=ops.dann_schedule(total_steps=steps))]
         mode = "alternating" if method == "dann_alternating" else mode
     elif method != "source_only":
         raise ValueError(f"unknown method {method!r}")
@@ -122,7 +123,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     print(header)
     for method in args.methods.split(","):
-        trainer = build(method, data, hidden, classes, args.batch_size)
+        trainer = build(method, data, hidden, classes, args.batch_size, args.steps)
         run = functools.partial(
             T.train, trainer, data, num_steps=args.steps, batch_size=args.batch_size
         )

@@ -174,8 +174,7 @@ def test_block_size_equals_dense():
     ws = np.linspace(0.5, 1.5, 11)
     kw = {"kernels": KERNELS, "estimator": "unbiased", "source_weights": ws}
     dense = jmmd(src, tgt, **kw)
-    for block in (4, 16):
-        assert rel_err(jmmd(src, tgt, block_size=block, **kw), dense) <= 1e-10
+    assert rel_err(jmmd(src, tgt, block_size=4, **kw), dense) <= 1e-10
 
 
 def test_vmap_over_leading_batch_and_finite_grads_on_identical_sets():

@@ -181,6 +181,8 @@ def test_dynamic_factor_bad_inputs():
         dynamic_factor(xs, xt, ys, pt[:5], num_classes=2, key=key)
     with pytest.raises(ValueError, match=r"`source_labels` and `source`"):
         dynamic_factor(xs, xt, ys[:4], pt, num_classes=2, key=key)
+    with pytest.raises(ValueError, match="`reg` must be positive"):
+        dynamic_factor(xs, xt, ys, pt, num_classes=2, key=key, reg=-1.0)
     with pytest.raises(ValueError, match="`min_samples` must be >= 2"):
         dynamic_factor(xs, xt, ys, pt, num_classes=2, key=key, min_samples=1)
     with pytest.raises(ValueError, match=r"`target` has 1 samples"):

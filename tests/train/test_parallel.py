@@ -6,11 +6,13 @@ subprocess with ``--xla_force_host_platform_device_count=8``.
 
 import json
 import os
+import socket
 import subprocess
 import sys
 import textwrap
 
 import numpy as np
+import pytest
 
 _SCRIPT = textwrap.dedent(
     """
@@ -84,3 +86,76 @@ def test_sharded_equals_single_device():
     # The alignment loss saw the gathered batch, not per-device pieces.
     assert abs(out["mmd_full"] - out["mmd_per_shard"]) > 1e-2
     assert "multiple of the 8 local devices" in out["shard_error"]
+
+
+_WORKER = textwrap.dedent(
+    """
+    import json, os, sys
+    pid, nproc, port = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+    if nproc > 1:
+        os.environ["XLA_FLAGS"] = "--xla_force_host_platform_device_count=4"
+    import jax, numpy as np, optax
+    from flax import nnx
+    from dalib import kernels, train as T
+    from dalib.nn import MLPEncoder
+
+    if nproc > 1:
+        jax.config.update("jax_cpu_collectives_implementation", "gloo")
+        jax.distributed.initialize(coordinator_address=f"localhost:{port}",
+                                   num_processes=nproc, process_id=pid)
+    rng = np.random.default_rng(0)
+    data = T.Batch(rng.normal(size=(64, 5)).astype(np.float32),
+                   rng.integers(0, 3, 64).astype(np.int32),
+                   (rng.normal(size=(48, 5)) + 0.5).astype(np.float32))
+    example = T.sample_batch(data, jax.random.key(0), batch_size=(16, 24))
+    trainer = T.make_trainer(
+        encoder=T.from_nnx(lambda r: MLPEncoder(5, (16,), rngs=r)),
+        classifier=T.from_nnx(lambda r: nnx.Linear(16, 3, rngs=r)),
+        optimizer=optax.adam(1e-2), example_batch=example,
+        terms=[T.MMD(kernel=kernels.Gaussian(bandwidth=2.0))])
+    key = jax.random.key(1)
+    dp = T.data_parallel(trainer)
+    state, losses = dp.init(key), []
+    for t in range(3):
+        batch = T.sample_batch(data, jax.random.fold_in(key, t), batch_size=(16, 24))
+        # Each process feeds its own rows of the global batch.
+        local = T.Batch(*(np.asarray(a)[pid * len(a) // nproc:(pid + 1) * len(a) // nproc]
+                          for a in batch))
+        state, m = dp.step(state, dp.shard(local), key)
+        losses.append(float(m["loss"]))
+    print("RESULT" + json.dumps([jax.process_count(), jax.device_count(), losses]), flush=True)
+    if nproc > 1:
+        jax.distributed.shutdown()
+    """
+)
+
+
+@pytest.mark.slow
+def test_two_processes_equal_one():
+    """jax.distributed on localhost: 2 processes x 4 CPU devices, as documented for multi-host."""
+    with socket.socket() as s:
+        s.bind(("localhost", 0))
+        port = str(s.getsockname()[1])
+    env = {**os.environ, "JAX_PLATFORMS": "cpu"}
+    env.pop("XLA_FLAGS", None)
+
+    def start(pid, nproc):
+        return subprocess.Popen(
+            [sys.executable, "-c", _WORKER, str(pid), str(nproc), port],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+
+    procs = [start(0, 2), start(1, 2)]
+    outs = [p.communicate(timeout=600) for p in procs]
+    single = start(0, 1).communicate(timeout=600)
+    results = []
+    for out, err in [*outs, single]:
+        line = [x for x in out.splitlines() if x.startswith("RESULT")]
+        assert line, err[-3000:]
+        results.append(json.loads(line[0][len("RESULT") :]))
+    assert results[0][:2] == [2, 8] and results[1][:2] == [2, 8]
+    np.testing.assert_allclose(results[0][2], results[2][2], rtol=1e-5)
+    np.testing.assert_allclose(results[1][2], results[2][2], rtol=1e-5)
