@@ -73,6 +73,31 @@ def cross_uar(src: dict, tgt: dict, classes, c: float, per_domain: bool) -> floa
     return _uar(yt, _classifier(c).fit(xs, ys).predict(xt))
 
 
+def prosody_table(corpus_dir) -> dict:
+    """Per emotion: mean F0 (semitones above 27.5 Hz, voiced frames), loudness, duration.
+
+    From openSMILE eGeMAPS v02 low-level descriptors (``F0semitoneFrom27.5Hz_sma3nz``,
+    ``Loudness_sma3``) of every utterance, averaged per emotion.
+    """
+    import opensmile
+    import soundfile
+
+    from dalib.synth import load_manifest
+
+    smile = opensmile.Smile(
+        feature_set=opensmile.FeatureSet.eGeMAPSv02,
+        feature_level=opensmile.FeatureLevel.LowLevelDescriptors,
+    )
+    rows: dict[str, list] = {}
+    for u in load_manifest(corpus_dir)["utterances"]:
+        wav, rate = soundfile.read(corpus_dir / u["path"], dtype="float32")
+        lld = smile.process_signal(wav, rate)
+        f0 = lld["F0semitoneFrom27.5Hz_sma3nz"].to_numpy()
+        loud = lld["Loudness_sma3"].to_numpy()
+        rows.setdefault(u["label"], []).append((f0[f0 > 0].mean(), loud.mean(), u["duration_s"]))
+    return {label: np.mean(v, axis=0) for label, v in sorted(rows.items())}
+
+
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default="/tmp/dalib-synth", help="corpus folder")
@@ -81,6 +106,9 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--feature-set", default="is09", help="openSMILE functionals")
     parser.add_argument("--C", type=float, default=1.0, help="inverse L2 strength")
     parser.add_argument("--force", action="store_true", help="rebuild even when cached")
+    parser.add_argument(
+        "--prosody", action="store_true", help="also print F0/loudness/duration per emotion"
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     # one BLAS thread: many small fits, and multi-threaded BLAS is far slower on
@@ -133,6 +161,17 @@ def main(argv: list[str] | None = None) -> dict:
     mean = {k: np.mean([r[k] for r in results["tasks"].values()]) for k in row}
     print("| average | " + " | ".join(f"{100 * v:.1f}" for v in mean.values()) + " |")
     results["average"] = mean
+
+    if args.prosody:
+        from pathlib import Path
+
+        print("\nProsody per emotion (eGeMAPS LLD means over utterances)")
+        print("| corpus | emotion | F0 (st) | loudness | duration (s) |\n|---|---|---:|---:|---:|")
+        for code, name in CODES.items():
+            table = prosody_table(Path(args.out) / name)
+            results.setdefault("prosody", {})[code] = table
+            for label, (f0, loud, dur) in table.items():
+                print(f"| {code} | {label} | {f0:.1f} | {loud:.2f} | {dur:.2f} |")
     return results
 
 

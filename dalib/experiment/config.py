@@ -34,9 +34,14 @@ __all__ = [
     "resolve_config",
 ]
 
-#: Per-domain preprocessing, label-free: ``domain`` z-scores each table with its
-#: own statistics, ``speaker`` each speaker of each table, ``none`` keeps the values.
-NORMALIZE = ("domain", "speaker", "none")
+#: Label-free z-normalisation of the features. ``pooled`` (default): one affine
+#: map for both domains from the statistics of source and target together
+#: (scales the features, aligns nothing); ``source``: the source's statistics
+#: for both; ``domain``: each table with its own statistics, and ``speaker``:
+#: each speaker of each table with its own (these two already align the
+#: domains' first two moments per feature: an adaptation in themselves);
+#: ``none``: raw values.
+NORMALIZE = ("pooled", "source", "domain", "speaker", "none")
 #: Which target rows the adaptation sees: ``shared`` those of the shared classes
 #: (the published protocols' target set), ``all`` every row (nothing about the
 #: target is selected by label; scoring still uses the shared classes only).
@@ -84,7 +89,7 @@ def default_config() -> ml_collections.ConfigDict:
     c.seeds = 3
     c.first_seed = 0
     c.data = ml_collections.ConfigDict(
-        {"normalize": "domain", "target_rows": "shared", "classes": ()}
+        {"normalize": "pooled", "target_rows": "shared", "classes": ()}
     )
     c.model = ml_collections.ConfigDict({"hidden": (256, 128), "dropout": 0.1})
     c.train = ml_collections.ConfigDict(
@@ -192,7 +197,7 @@ def _coerce(old: Any, new: Any, key: str) -> Any:
         return int(new)
     if type(old) is not type(new):
         raise ValueError(
-            f"--set {key}: expected a {type(old).__name__} like {old!r}, got {new!r} "
+            f"--set {key}: expected a value of type {type(old).__name__} like {old!r}, got {new!r} "
             f"({type(new).__name__})."
         )
     return new

@@ -4,7 +4,8 @@ The flow of one run (a method, a task, a seed):
 
 1. :func:`prepare_task` maps both tables' class names onto the classes they
    share (:func:`dalib.experiment.map_classes`, the dropped classes reported),
-   z-normalises each table on its own statistics (no labels), and keeps the
+   z-normalises the features without labels (by default one map for both
+   domains, from their pooled statistics), and keeps the
    target labels apart, in :attr:`TaskData.target_labels`, which only
    :func:`score` reads.
 2. :func:`fit` trains on ``(source features, source labels, target
@@ -24,6 +25,7 @@ tables (Markdown and CSV, UAR and WAR).
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import dataclasses
 import io
@@ -114,19 +116,30 @@ class TaskData:
         return self.target_labels >= 0
 
 
-def _normalize(x: np.ndarray, groups: np.ndarray | None, mode: str, side: str) -> np.ndarray:
-    from dalib.features import zscore
+def _normalize(
+    xs: np.ndarray,
+    xt: np.ndarray,
+    speakers: tuple[np.ndarray | None, np.ndarray | None],
+    mode: str,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Label-free z-normalisation of both domains (see :data:`NORMALIZE`)."""
+    from dalib.features import Normalizer, zscore
 
     if mode == "none":
-        return x
+        return xs, xt
+    if mode in ("pooled", "source"):
+        fit_on = np.concatenate([xs, xt]) if mode == "pooled" else xs
+        norm = Normalizer.fit(fit_on)
+        return norm.transform(xs), norm.transform(xt)
     if mode == "speaker":
-        if groups is None:
-            raise ValueError(
-                f"data.normalize='speaker' needs speaker ids, but the {side} table has no "
-                "`speakers` column; use data.normalize=domain"
-            )
-        return zscore(x, groups)
-    return zscore(x)
+        for side, groups in zip(("source", "target"), speakers, strict=True):
+            if groups is None:
+                raise ValueError(
+                    f"data.normalize='speaker' needs speaker ids, but the {side} table has no "
+                    "`speakers` column; use data.normalize=domain or pooled"
+                )
+        return zscore(xs, speakers[0]), zscore(xt, speakers[1])
+    return zscore(xs), zscore(xt)
 
 
 def prepare_task(
@@ -135,7 +148,7 @@ def prepare_task(
     *,
     name: str,
     classes: Sequence[str] | None = None,
-    normalize: str = "domain",
+    normalize: str = "pooled",
     target_rows: str = "shared",
 ) -> TaskData:
     """Maps classes, normalises each domain on its own, and separates the target labels.
@@ -145,7 +158,8 @@ def prepare_task(
       target: a :class:`dalib.data.FeatureTable` (target corpus).
       name: the task name.
       classes: the protocol's class set (default: the classes both share).
-      normalize: ``"domain"``, ``"speaker"`` or ``"none"`` (see :data:`NORMALIZE`).
+      normalize: ``"pooled"``, ``"source"``, ``"domain"``, ``"speaker"`` or
+        ``"none"`` (see :data:`dalib.experiment.NORMALIZE`).
       target_rows: ``"shared"`` (the adaptation sees the target rows of the
         shared classes, the published protocols' target set) or ``"all"``.
 
@@ -177,6 +191,7 @@ def prepare_task(
         yt = t_y
     xt = target.features[t_rows]
     spk_t = None if target.speakers is None else target.speakers[t_rows]
+    xs, xt = _normalize(xs, xt, (spk_s, spk_t), normalize)
     files = (
         target.files
         if target.files is not None
@@ -185,9 +200,9 @@ def prepare_task(
     return TaskData(
         name=name,
         mapping=mapping,
-        source_features=_normalize(xs, spk_s, normalize, "source").astype(np.float32),
+        source_features=xs.astype(np.float32),
         source_labels=s_y.astype(np.int32),
-        target_features=_normalize(xt, spk_t, normalize, "target").astype(np.float32),
+        target_features=xt.astype(np.float32),
         target_files=np.asarray(files)[t_rows].astype(str),
         target_labels=yt.astype(np.int32),
     )
@@ -547,9 +562,26 @@ def fit(
       A :class:`Fitted`.
     """
     oracle = task.target_labels if config.selection.criterion == "oracle" else None
-    if is_deep(config.method):
-        return _fit_deep(config, task, seed, want_features=want_features, oracle_labels=oracle)
-    return _fit_shallow(config, task, seed, want_features=want_features)
+    with _single_threaded_blas():
+        if is_deep(config.method):
+            return _fit_deep(config, task, seed, want_features=want_features, oracle_labels=oracle)
+        return _fit_shallow(config, task, seed, want_features=want_features)
+
+
+def _single_threaded_blas():
+    """One BLAS/LAPACK thread while fitting.
+
+    The matrices here are small (batches, kernel matrices of a few hundred
+    rows); multi-threaded OpenBLAS (which also serves JAX's CPU LAPACK calls)
+    spins its threads and was 10-50x slower on a shared 2-core machine (IDA's
+    Cholesky inside the training scan, JDA's eigensolver), and one thread keeps
+    the results independent of the machine's thread count.
+    """
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover - scikit-learn brings it
+        return contextlib.nullcontext()
+    return threadpool_limits(limits=1)
 
 
 # ---------------------------------------------------------------------------- scoring
@@ -864,7 +896,7 @@ def _selection_note(config) -> str:
     return (
         f"Model selection — {deep}; shallow methods: fixed defaults. "
         f"Budget: {config.train.steps} steps, batch {config.train.batch_size} per domain; "
-        f"features normalised per {config.data.normalize}."
+        f"Features z-normalised: {config.data.normalize}."
     )
 
 

@@ -101,7 +101,8 @@ def _check_weight_values(w: jax.Array | None, name: str, unbiased: bool) -> None
 
 
 def _check_median_free(kernel: Kernel, name: str) -> None:
-    if getattr(kernel, "bandwidth", None) == "median":
+    bandwidth = getattr(kernel, "bandwidth", None)
+    if isinstance(bandwidth, str) and bandwidth == "median":
         raise ValueError(
             f"`{name}` uses the 'median' bandwidth rule, which needs all O(N^2) pairwise "
             "distances and so defeats `block_size`. Fix the bandwidth instead: compute it "
@@ -353,11 +354,14 @@ def mmd(
 
     Weights are not defined for the linear estimators (an error is raised).
 
-    ``block_size=b`` computes the same ``"biased"``/``"unbiased"`` value tile by
-    tile (``jax.lax.scan`` over ``[b, b]`` Gram tiles, symmetric tiles of
-    :math:`K_{ss}, K_{tt}` visited once) in :math:`O(b^2 + (n+m)d)` memory, under
-    ``jit`` and ``grad`` alike (tiles are recomputed in the backward pass). It has
-    no effect on the linear estimators, which are O(n) already. The ``"mean"`` and
+    Without ``block_size`` the pooled ``[n+m, n+m]`` Gram matrix is formed (fast
+    for minibatches). ``block_size=b`` computes the same ``"biased"``/``"unbiased"``
+    value tile by tile (``jax.lax.scan`` over ``[b, b]`` Gram tiles, symmetric tiles
+    of :math:`K_{ss}, K_{tt}` visited once) in :math:`O(b^2 + (n+m)d)` memory, under
+    ``jit`` and ``grad`` alike (tiles are recomputed in the backward pass): n = m =
+    200,000, d = 64 runs in about 0.6 GiB of host memory on CPU, where the dense
+    Gram matrix alone would take 596 GiB. It has no effect on the linear
+    estimators, which are O(n) already. The ``"mean"`` and
     ``"dsan"`` bandwidth rules cost :math:`O(Nd)`; the ``"median"`` rule needs all
     pairwise distances and is refused with ``block_size``: resolve the kernel once
     yourself (on a subsample if needed) and pass the fixed kernel.

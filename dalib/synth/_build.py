@@ -14,11 +14,10 @@ import sys
 import threading
 from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from dalib.data import FeatureTable, load_table, save_table
-from dalib.features import canonical_feature_set
 from dalib.synth import _espeak, _speech
 from dalib.synth._speech import SPEECH_CORPORA, SpeechCorpusSpec
 
@@ -29,6 +28,12 @@ __all__ = [
     "load_synthetic_table",
     "resolve_corpus",
 ]
+
+if TYPE_CHECKING:
+    from dalib.data import FeatureTable
+
+# dalib.data and dalib.features (which import JAX) are imported where they are
+# used, so that the synthesis workers start quickly.
 
 log = logging.getLogger("dalib.synth")
 
@@ -48,7 +53,17 @@ def default_root() -> Path:
 
 
 def resolve_corpus(corpus: str | SpeechCorpusSpec) -> SpeechCorpusSpec:
-    """A spec from a spec, a name (``"synth-emodb"``, ``"emodb"``) or a code (``"B"``)."""
+    """A spec from a spec, a name (``"synth-emodb"``, ``"emodb"``) or a code (``"B"``).
+
+    Raises:
+      ValueError: for an unknown name.
+
+    Examples:
+      >>> from dalib.synth import resolve_corpus
+      >>> spec = resolve_corpus("C")
+      >>> spec.name, spec.language, len(spec.speakers)
+      ('synth-casia', 'cmn', 4)
+    """
     if isinstance(corpus, SpeechCorpusSpec):
         return corpus
     name = _ALIASES.get(corpus, corpus)
@@ -72,7 +87,16 @@ def _subset(spec: SpeechCorpusSpec, num_speakers, num_sentences) -> SpeechCorpus
 
 
 def load_manifest(corpus_dir: str | os.PathLike[str]) -> dict:
-    """The manifest of a built corpus (raises ``FileNotFoundError`` if not built)."""
+    """The manifest of a built corpus folder (``out_dir/<name>``) as a dict.
+
+    Keys include ``name``, ``config_hash``, ``seed``, ``sample_rate``,
+    ``classes``, ``speakers``, ``spec`` (the full definition), ``tables`` and
+    ``utterances`` (per utterance ``file``, ``path``, ``label``, ``speaker``,
+    ``gender``, ``sentence``, ``text``, ``duration_s``, ``prosody``).
+
+    Raises:
+      FileNotFoundError: the corpus has not been built there.
+    """
     path = Path(corpus_dir) / MANIFEST
     if not path.is_file():
         raise FileNotFoundError(
@@ -200,7 +224,7 @@ class _Runner:
 def _build_corpus(
     spec: SpeechCorpusSpec, corpus_dir: Path, seed: int, runner: _Runner, force: bool
 ) -> dict:
-    config_hash = _speech.spec_hash(spec, seed=seed)
+    config_hash = _speech.spec_hash(spec, seed=seed, espeak_ng=_espeak.espeak_version())
     manifest = None if force else _cached(corpus_dir, config_hash)
     if manifest is not None:
         log.info("%s: cached at %s", spec.name, corpus_dir)
@@ -263,6 +287,8 @@ def _export_table(manifest: dict, corpus_dir: Path, feature_set: str, runner: _R
     record = manifest["tables"].get(feature_set)
     if record and record["hash"] == table_hash and (corpus_dir / rel).is_file():
         return corpus_dir / rel
+    from dalib.data import save_table
+
     log.info("%s: extracting %s features", manifest["name"], feature_set)
     utts = manifest["utterances"]
     rows = runner.map(_feature_job, [(feature_set, str(corpus_dir / u["path"])) for u in utts])
@@ -342,7 +368,10 @@ def build_speech_corpora(
       ...     print(sorted(p.name for p in (paths["synth-emodb"] / "wav" / "b01").iterdir())[:2])
       ['b01_angry_s00.wav', 'b01_boredom_s00.wav']
     """
-    feature_sets = [canonical_feature_set(f) for f in feature_sets]
+    if feature_sets:
+        from dalib.features import canonical_feature_set
+
+        feature_sets = [canonical_feature_set(f) for f in feature_sets]
     specs = [resolve_corpus(c) for c in (corpora if corpora is not None else SPEECH_CORPORA)]
     specs = [_subset(s, num_speakers, num_sentences) for s in specs]
     out = Path(out_dir)
@@ -383,7 +412,24 @@ def load_synthetic_table(
     Returns:
       A :class:`dalib.data.FeatureTable` (``features [N, D]``, ``labels``,
       ``speakers``, ``files``, ``feature_names``, ``meta``).
+
+    Raises:
+      FileNotFoundError: the table is missing and ``build`` is false.
+      ValueError: unknown corpus or feature set.
+
+    Examples:
+      >>> import tempfile
+      >>> from dalib.synth import build_speech_corpora, load_synthetic_table
+      >>> root = tempfile.mkdtemp()
+      >>> _ = build_speech_corpora(root, corpora=["C"], num_speakers=1, num_sentences=1,
+      ...                          num_workers=0)
+      >>> table = load_synthetic_table("synth-casia", "is09", root=root, build=False)
+      >>> table.features.shape, table.labels.tolist()[:2]
+      ((6, 384), ['angry', 'fear'])
     """
+    from dalib.data import load_table
+    from dalib.features import canonical_feature_set
+
     spec = resolve_corpus(name)
     feature_set = canonical_feature_set(feature_set)
     corpus_dir = (Path(root) if root is not None else default_root()) / spec.name

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from dalib.data._records import CANONICAL_LABELS, Corpus, CorpusLayoutError, Record, make_corpus
+if TYPE_CHECKING:
+    from dalib.data import Corpus
 
 __all__ = ["SYNTH_LAYOUT", "read_synthetic"]
 
@@ -29,6 +31,8 @@ def read_synthetic(root: str | os.PathLike[str]) -> Corpus:
     Raises:
       CorpusLayoutError: no manifest, or a file it lists is missing.
     """
+    # imported here: dalib.data pulls in JAX, which synthesis workers do not need
+    from dalib.data._records import CANONICAL_LABELS, CorpusLayoutError, Record, make_corpus
     from dalib.synth._build import load_manifest
 
     root = Path(root)

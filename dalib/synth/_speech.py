@@ -261,7 +261,7 @@ _SYNTH_ENTERFACE = SpeechCorpusSpec(
             "tilt": -2.0,
         },
     ),
-    intensity=1.0,
+    intensity=1.15,
     variability=Variability(),
     channel=Channel(
         sample_rate=44100,
@@ -383,6 +383,18 @@ def render_utterance(
     Returns:
       ``(wav, prosody)``: ``[num_samples] float32`` in [-1, 1] at
       ``spec.channel.sample_rate`` and the prosody parameters that were used.
+
+    Examples:
+      >>> from dalib.synth import SPEECH_CORPORA, render_utterance
+      >>> spec = SPEECH_CORPORA["synth-emodb"]
+      >>> wav, prosody = render_utterance(spec, spec.speakers[0], "sad", 0, seed=0)
+      >>> wav.dtype.name, prosody["punctuation"], prosody["rate"] < spec.speakers[0].rate
+      ('float32', '.', True)
+
+    References:
+      Murray and Arnott, "Toward the simulation of emotion in synthetic speech:
+      a review of the literature on human vocal emotion", JASA 93(2), 1993.
+      Schröder, "Emotional speech synthesis: a review", Eurospeech 2001.
     """
     rng = np.random.default_rng(_key(seed, spec.name, speaker.name, emotion, sentence))
     prosody = draw_prosody(spec, speaker, emotion, rng)

@@ -19,10 +19,11 @@ __all__ = ["Batch", "check_batch", "sample_batch"]
 class Batch(NamedTuple):
     """Source inputs with labels and target inputs, without labels.
 
-    Attributes:
-      source_inputs: ``[n, ...]`` source samples (feature vectors, spectrograms, ...).
-      source_labels: ``[n]`` integer class indices.
-      target_inputs: ``[m, ...]`` target samples, same trailing shape; ``m != n`` is fine.
+    Fields, in order:
+
+    * ``source_inputs``: ``[n, ...]`` source samples (feature vectors, spectrograms, ...).
+    * ``source_labels``: ``[n]`` integer class indices.
+    * ``target_inputs``: ``[m, ...]`` target samples, same trailing shape; ``m != n`` is fine.
 
     Examples:
       >>> import jax.numpy as jnp

@@ -373,14 +373,16 @@ def test_check_grads_second_order():
 
 
 def test_check_grads_in_bandwidth():
-    # a fixed bandwidth is a traced leaf: the loss is differentiable in it too
+    # a fixed bandwidth is a traced leaf: the loss is differentiable in it too,
+    # through the tiles as well
     xs, xt = sample(seed=10)
-    check_grads(
-        jax.jit(lambda s: mmd(xs, xt, kernel=Gaussian(bandwidth=s))),
-        (1.3,),
-        order=1,
-        modes=("rev",),
-    )
+
+    @jax.jit
+    def f(s):
+        dense = mmd(xs, xt, kernel=Gaussian(bandwidth=s))
+        return dense + 2.0 * mmd(xs, xt, kernel=Gaussian(bandwidth=s), block_size=3)
+
+    check_grads(f, (1.3,), order=1, modes=("rev",))
 
 
 @pytest.mark.parametrize(

@@ -74,10 +74,6 @@ def test_transformer_mask_and_order():
     [
         lambda: (MLPEncoder(5, (8,), dropout=0.5, rngs=nnx.Rngs(0)), (4, 5)),
         lambda: (
-            SpectrogramCNN(1, (4,), out_features=6, groups=2, dropout=0.5, rngs=nnx.Rngs(0)),
-            (2, 8, 8),
-        ),
-        lambda: (
             SegmentTransformer(
                 3, model_dim=8, num_heads=2, num_layers=1, dropout=0.5, rngs=nnx.Rngs(0)
             ),

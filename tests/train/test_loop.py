@@ -1,6 +1,5 @@
 """Whole trainings: toy shift, vmap over seeds, target-label blindness, resume, evaluation."""
 
-import functools
 import os
 import signal
 import subprocess
@@ -41,7 +40,7 @@ DATA = T.Batch(XS, YS, XT)
 BATCH = 32
 
 
-def _networks(dropout: float = 0.0):
+def _networks(dropout: float = 0.1):
     encoder = T.from_nnx(
         lambda rngs: MLPEncoder(2, (32, 32), layer_norm=False, dropout=dropout, rngs=rngs)
     )
@@ -54,82 +53,90 @@ def _example():
     return T.sample_batch(DATA, jax.random.key(0), batch_size=BATCH)
 
 
-def test_toy_shift_dann_and_mmd_beat_source_only():
-    """Fixed seeds: DANN and MMD reach a higher target accuracy than source-only training.
-
-    One compiled program trains all 3 methods x 3 seeds: source-only is the same
-    trainer with both alignment weights at 0 (the weights are vmapped).
-    """
+def _trainer(w_mmd, w_dann):
     encoder, classifier, disc = _networks()
-    steps = 300
-
-    def run(key, w_mmd, w_dann):
-        trainer = T.make_trainer(
-            encoder=encoder,
-            classifier=classifier,
-            optimizer=optax.adam(1e-2),
-            example_batch=_example(),
-            terms=[T.MMD(weight=w_mmd), T.DomainAdversarial(network=disc, weight=w_dann)],
-        )
-        state, _ = T.train(trainer, DATA, key, num_steps=steps, batch_size=BATCH)
-        _, logits = trainer.forward(state.params, jnp.asarray(XT))
-        return jnp.argmax(logits, -1)
-
-    seeds = 3
-    weights = np.array([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0]])  # source-only, MMD, DANN
-    keys = jnp.tile(jax.random.split(jax.random.key(42), seeds), (3,))
-    w = np.repeat(weights, seeds, axis=0)
-    preds = jax.jit(jax.vmap(run))(keys, w[:, 0], w[:, 1])
-    acc = np.asarray([float(metrics.war(YT, p)) for p in preds]).reshape(3, seeds).mean(1)
-    source_only, mmd, dann = acc
-    print(f"target accuracy: source-only {source_only:.3f}, MMD {mmd:.3f}, DANN {dann:.3f}")
-    assert mmd > source_only + 0.03
-    assert dann > source_only + 0.03
-
-
-@pytest.fixture(scope="module")
-def dropout_dann():
-    """A DANN + MMD trainer with dropout, and its single-run program (compiled once)."""
-    encoder, classifier, disc = _networks(dropout=0.2)
-    trainer = T.make_trainer(
+    return T.make_trainer(
         encoder=encoder,
         classifier=classifier,
         optimizer=optax.adam(1e-2),
         example_batch=_example(),
-        terms=[T.MMD(weight=0.5), T.DomainAdversarial(network=disc, weight=1.0)],
+        terms=[T.MMD(weight=w_mmd), T.DomainAdversarial(network=disc, weight=w_dann)],
     )
-    run = functools.partial(T.train, trainer, num_steps=10, batch_size=BATCH)
-    return trainer, run, jax.jit(run)
 
 
-def test_vmap_over_seeds_equals_separate_runs(dropout_dann):
-    _, run, single = dropout_dann
-    keys = jax.random.split(jax.random.key(7), 8)
-    states, hist = jax.jit(jax.vmap(run, in_axes=(None, 0)))(DATA, keys)
-    exact = 0
-    for i in range(8):
-        state, h = single(DATA, keys[i])
-        ours = jax.tree.leaves((state, h))
-        batched = [a[i] for a in jax.tree.leaves((states, hist))]
-        for a, b in zip(ours, batched, strict=True):
-            # XLA may order a batched reduction differently: allow float32 round-off.
-            np.testing.assert_allclose(a, b, rtol=2e-5, atol=2e-6)
-        exact += all(np.array_equal(a, b) for a, b in zip(ours, batched, strict=True))
-    # The seeds really differ.
-    assert not np.allclose(hist["loss"][0], hist["loss"][1])
-    print(f"{exact}/8 seeds bit-identical to their separate run")
+STEPS, SEEDS = 300, 8
+# Source-only, MMD, DANN: one trainer whose two alignment weights are vmapped.
+METHODS = {"source_only": (0.0, 0.0), "mmd": (1.0, 0.0), "dann": (0.0, 1.0)}
 
 
-def test_target_labels_cannot_change_training(dropout_dann):
+def _run(data, key, w_mmd, w_dann):
+    trainer = _trainer(w_mmd, w_dann)  # built inside: the weights may be traced
+    return T.train(trainer, data, key, num_steps=STEPS, batch_size=BATCH)
+
+
+@pytest.fixture(scope="module")
+def toy():
+    """3 methods x 8 seeds trained by one compiled program, and the single-run program."""
+    keys = jnp.tile(jax.random.split(jax.random.key(42), SEEDS), (len(METHODS),))
+    w = np.repeat(np.array(list(METHODS.values())), SEEDS, axis=0)
+    states, history = jax.jit(jax.vmap(_run, in_axes=(None, 0, 0, 0)))(DATA, keys, w[:, 0], w[:, 1])
+    return keys, w, states, history, jax.jit(_run)
+
+
+def test_toy_shift_dann_and_mmd_beat_source_only(toy):
+    """Fixed seeds: DANN and MMD reach a higher target accuracy than source-only training.
+
+    Source-only is the same trainer with both alignment weights at 0: every
+    alignment gradient is multiplied by 0.
+    """
+    _, _, states, _, _ = toy
+    trainer = _trainer(0.0, 0.0)
+    forward = jax.jit(jax.vmap(trainer.forward, in_axes=(0, None)))
+    _, logits = forward(states.params, jnp.asarray(XT))
+    acc = np.array([float(metrics.war(YT, p)) for p in jnp.argmax(logits, -1)])
+    acc = acc.reshape(len(METHODS), SEEDS)
+    mean = dict(zip(METHODS, acc.mean(1), strict=True))
+    std = dict(zip(METHODS, acc.std(1), strict=True))
+    print("target accuracy over 8 seeds:", {k: f"{mean[k]:.3f} ± {std[k]:.3f}" for k in mean})
+    assert mean["mmd"] > mean["source_only"] + 0.05
+    assert mean["dann"] > mean["source_only"] + 0.05
+    # Not a lucky average: most seeds improve.
+    assert np.sum(acc[1] > acc[0]) >= 6 and np.sum(acc[2] > acc[0]) >= 6
+
+
+def test_vmap_over_seeds_equals_separate_runs(toy):
+    """The 8 DANN seeds of the vmapped program against 8 separate single-seed runs.
+
+    On CPU, XLA rounds a batched matmul or reduction differently from the
+    unbatched one (float32 ulps from step 0), and 300 Adam steps amplify that
+    round-off; the runs agree to that level and make the same predictions.
+    """
+    keys, w, states, history, single = toy
+    forward = jax.jit(_trainer(0.0, 1.0).forward)
+    for i in range(2 * SEEDS, 3 * SEEDS):  # the DANN rows
+        state, h = single(DATA, keys[i], w[i, 0], w[i, 1])
+        for name, values in h.items():
+            np.testing.assert_allclose(values[:10], history[name][i, :10], rtol=1e-5, atol=1e-6)
+            np.testing.assert_allclose(values, history[name][i], rtol=1e-3, atol=1e-4)
+        batched = jax.tree.map(lambda a, i=i: a[i], states)
+        for a, b in zip(jax.tree.leaves(state), jax.tree.leaves(batched), strict=True):
+            np.testing.assert_allclose(a, b, rtol=1e-3, atol=1e-3)
+        _, ours = forward(state.params, jnp.asarray(XT))
+        _, theirs = forward(batched.params, jnp.asarray(XT))
+        np.testing.assert_array_equal(jnp.argmax(ours, -1), jnp.argmax(theirs, -1))
+    assert not np.allclose(history["loss"][2 * SEEDS], history["loss"][2 * SEEDS + 1])
+
+
+def test_target_labels_cannot_change_training(toy):
     """Permuting the target labels gives bit-identical parameters: training never sees them."""
-    _, _, single = dropout_dann
+    *_, single = toy
     key = jax.random.key(3)
     results = []
     for perm_seed in (0, 1):
         y_target = np.random.default_rng(perm_seed).permutation(YT)
-        data = {"source": (XS, YS), "target": (XT, y_target)}  # a dataset that has them
-        batch = T.Batch(*data["source"], data["target"][0])  # the only way into training
-        results.append(single(batch, key))
+        dataset = {"source": (XS, YS), "target": (XT, y_target)}  # a dataset that has them
+        data = T.Batch(*dataset["source"], dataset["target"][0])  # the only way into training
+        results.append(single(data, key, 0.5, 1.0))
     for a, b in zip(jax.tree.leaves(results[0]), jax.tree.leaves(results[1]), strict=True):
         np.testing.assert_array_equal(a, b)
 
@@ -138,8 +145,12 @@ class _Interrupt(Exception):
     pass
 
 
-def test_resume_after_interruption_is_bit_identical(tmp_path, dropout_dann):
-    trainer, _, _ = dropout_dann
+@pytest.fixture(scope="module")
+def trainer():
+    return _trainer(0.5, 1.0)
+
+
+def test_resume_after_interruption_is_bit_identical(tmp_path, trainer):
     key = jax.random.key(11)
     kw = dict(num_steps=12, batch_size=BATCH, save_every=4)
     reference, ref_hist = T.fit(trainer, DATA, key, **kw)
@@ -166,12 +177,9 @@ _KILL_SCRIPT = textwrap.dedent(
     """
     import sys, time, jax, optax
     sys.path.insert(0, {tests!r})
-    from test_loop import DATA, BATCH, _example, _networks
+    from test_loop import DATA, BATCH, _trainer
     from dalib import train as T
-    encoder, classifier, disc = _networks(dropout=0.2)
-    trainer = T.make_trainer(encoder=encoder, classifier=classifier,
-        optimizer=optax.adam(1e-2), example_batch=_example(),
-        terms=[T.MMD(weight=0.5), T.DomainAdversarial(network=disc, weight=1.0)])
+    trainer = _trainer(0.5, 1.0)
 
     def report(state, _):
         print("step", int(state.step), flush=True)
@@ -185,8 +193,7 @@ _KILL_SCRIPT = textwrap.dedent(
 
 
 @pytest.mark.slow
-def test_resume_after_sigkill_is_bit_identical(tmp_path, dropout_dann):
-    trainer, _, _ = dropout_dann
+def test_resume_after_sigkill_is_bit_identical(tmp_path, trainer):
     ckpt = str(tmp_path / "ckpt")
     script = _KILL_SCRIPT.format(tests=os.path.dirname(__file__), ckpt=ckpt)
     proc = subprocess.Popen(
@@ -211,9 +218,9 @@ def test_resume_after_sigkill_is_bit_identical(tmp_path, dropout_dann):
         np.testing.assert_array_equal(a, b)
 
 
-def test_evaluate(dropout_dann):
-    trainer, _, single = dropout_dann
-    state, _ = single(DATA, jax.random.key(0))
+def test_evaluate(toy, trainer):
+    _, _, states, _, _ = toy
+    state = jax.tree.map(lambda a: a[-1], states)  # a DANN run
     ev = T.evaluate(trainer, state, XT, YT, batch_size=64)
     assert ev.features.shape == (300, 32) and ev.probs.shape == (300, 2)
     np.testing.assert_allclose(ev.probs.sum(1), 1.0, rtol=1e-6)

@@ -1,0 +1,232 @@
+"""The runner: class mapping, honest training, selection, outputs and resumption."""
+
+import csv
+import dataclasses
+import json
+
+import numpy as np
+import pytest
+
+from dalib.experiment import (
+    ORACLE_LABEL,
+    ConfigMismatchError,
+    fit,
+    method_label,
+    prepare_task,
+    resolve_config,
+    run_pair,
+    runner,
+)
+
+from .conftest import make_table, tiny_config
+
+
+def _task(pair, **kwargs):
+    source, target = pair
+    return prepare_task(source, target, name="S->T", **kwargs)
+
+
+def test_prepare_task_maps_shared_classes_and_reports_the_rest(pair):
+    task = _task(pair)
+    assert task.classes == ("angry", "happy", "sad")
+    assert task.mapping.dropped_source == {"boredom": 10}
+    assert task.mapping.dropped_target == {"surprise": 10}
+    assert len(task.source_labels) == 30 and len(task.target_labels) == 30
+    assert set(task.target_labels.tolist()) == {0, 1, 2}
+    assert "dropped from target: surprise (10 samples)" in task.mapping.describe()
+
+
+def test_prepare_task_all_target_rows_marks_unshared_rows(pair):
+    task = _task(pair, target_rows="all")
+    assert len(task.target_features) == 40
+    assert int((task.target_labels == -1).sum()) == 10
+    assert int(task.scored.sum()) == 30
+
+
+def test_prepare_task_normalisation_modes(pair):
+    pooled = _task(pair)  # the default: one map for both domains
+    both = np.concatenate([pooled.source_features, pooled.target_features])
+    np.testing.assert_allclose(both.mean(0), 0.0, atol=1e-5)
+    np.testing.assert_allclose(both.std(0), 1.0, atol=1e-4)
+    gap = pooled.target_features.mean(0) - pooled.source_features.mean(0)
+    assert np.linalg.norm(gap) > 0.5  # the domain shift is kept
+    source = _task(pair, normalize="source")
+    np.testing.assert_allclose(source.source_features.mean(0), 0.0, atol=1e-5)
+    domain = _task(pair, normalize="domain")
+    for x in (domain.source_features, domain.target_features):
+        np.testing.assert_allclose(x.mean(0), 0.0, atol=1e-5)
+        np.testing.assert_allclose(x.std(0), 1.0, atol=1e-4)
+    speaker = _task(pair, normalize="speaker")
+    spk = pair[0].speakers[pair[0].labels != "boredom"]
+    np.testing.assert_allclose(speaker.source_features[spk == "s0"].mean(0), 0.0, atol=1e-5)
+    raw = _task(pair, normalize="none")
+    keep = pair[1].labels != "surprise"
+    np.testing.assert_array_equal(raw.target_features, pair[1].features[keep])
+
+
+def test_prepare_task_rejects_tables_of_different_feature_sizes(pair):
+    other = make_table(["angry", "sad"], dim=4)
+    with pytest.raises(ValueError, match=r"source table has 6 features .* target table has 4"):
+        prepare_task(pair[0], other, name="x")
+
+
+def test_prepare_task_rejects_tables_without_shared_classes(pair):
+    other = make_table(["fear", "disgust"])
+    with pytest.raises(ValueError, match="share 0 class"):
+        prepare_task(pair[0], other, name="x")
+
+
+def test_fit_is_reproducible_and_depends_on_the_seed(pair):
+    config = resolve_config(tiny_config())
+    task = _task(pair)
+    a, b, c = fit(config, task, 0), fit(config, task, 0), fit(config, task, 1)
+    np.testing.assert_array_equal(a.scores, b.scores)
+    np.testing.assert_array_equal(a.predictions, b.predictions)
+    assert not np.array_equal(a.scores, c.scores)
+    assert a.history["step"] == [4, 8, 12]
+    assert a.selection["criterion"] == "last" and not a.selection["uses_target_labels"]
+
+
+@pytest.mark.parametrize(
+    "method,options",
+    [
+        ("source_only", {}),
+        ("dsan", {}),  # reads target pseudo-labels
+        ("dann", {"disc_hidden": (8,)}),
+        ("svm", {}),
+        ("jda", {"iterations": 2}),  # pseudo-labels too
+    ],
+)
+@pytest.mark.parametrize("target_rows", ["shared", "all"])
+def test_target_labels_never_change_the_predictions(pair, method, options, target_rows):
+    """Permuting the target labels (all rows) leaves every prediction and score as it was."""
+    source, target = pair
+    if target_rows == "shared":  # same class set on both sides: every target row is kept
+        target = make_table(["angry", "happy", "sad"], shift=1.5, scale=2.0, seed=1, prefix="t")
+    permuted = dataclasses.replace(
+        target, labels=np.random.default_rng(7).permutation(target.labels)
+    )
+    assert not np.array_equal(permuted.labels, target.labels)
+    config = tiny_config(method, **options)
+    config.data.target_rows = target_rows
+    config = resolve_config(config)
+    task = prepare_task(source, target, name="x", target_rows=target_rows)
+    task_p = prepare_task(source, permuted, name="x", target_rows=target_rows)
+    np.testing.assert_array_equal(task.target_features, task_p.target_features)
+    a, b = fit(config, task, 0), fit(config, task_p, 0)
+    np.testing.assert_array_equal(a.predictions, b.predictions)
+    np.testing.assert_array_equal(a.scores, b.scores)
+
+
+def test_fit_never_reads_target_labels_without_the_oracle(pair, monkeypatch):
+    """The training path gets a task whose target labels raise when touched."""
+
+    class Poisoned(np.ndarray):
+        def __getitem__(self, item):
+            raise AssertionError("target labels were read")
+
+        def __array__(self, *args, **kwargs):
+            raise AssertionError("target labels were read")
+
+    task = _task(pair)
+    poisoned = dataclasses.replace(task, target_labels=np.zeros(3).view(Poisoned))
+    for method in ("source_only", "svm"):
+        for criterion in ("last", "snd", "entropy"):
+            config = tiny_config(method)
+            config.selection.criterion = criterion
+            fit(resolve_config(config), poisoned, 0)
+
+
+def test_label_free_selection_scores_every_checkpoint(pair):
+    config = tiny_config()
+    config.selection.criterion = "snd"
+    fitted = fit(resolve_config(config), _task(pair), 0)
+    candidates = fitted.selection["candidates"]
+    assert [c["step"] for c in candidates] == [4, 8, 12]
+    scores = [c["score"] for c in candidates]
+    assert fitted.selection["chosen"]["score"] == max(scores)  # SND: higher is better
+    assert not fitted.selection["uses_target_labels"]
+
+
+def test_dev_selection_holds_out_source_rows(pair):
+    config = tiny_config()
+    config.selection.criterion = "dev"
+    fitted = fit(resolve_config(config), _task(pair), 0)
+    assert fitted.selection["source_rows_held_out"] == 6  # 20 % of 10 rows, per class
+    assert all(np.isfinite(c["score"]) for c in fitted.selection["candidates"])
+
+
+def test_oracle_selection_is_labelled_everywhere(pair, tmp_path):
+    config = tiny_config()
+    config.selection.criterion = "oracle"
+    config.seeds = 1
+    label = method_label(resolve_config(config))
+    assert ORACLE_LABEL in label
+    result = run_pair(config, *pair, tmp_path, progress=False)
+    assert result.ok
+    for metric in ("uar", "war"):
+        text = (tmp_path / f"results_{metric}.md").read_text()
+        assert text.count(ORACLE_LABEL) >= 2  # the row and the note
+        assert ORACLE_LABEL in (tmp_path / f"results_{metric}.csv").read_text()
+    metrics = json.loads((tmp_path / "source_only" / "seed_0" / "metrics.json").read_text())
+    assert metrics["selection"]["uses_target_labels"] is True
+    assert ORACLE_LABEL in metrics["label"]
+
+
+def test_run_pair_writes_every_output_and_resumes(pair, tmp_path):
+    config = tiny_config()
+    config.plots.kinds = ("confusion", "curves", "tsne")
+    config.plots.tsne_max_points = 40
+    result = run_pair(config, *pair, tmp_path, task_name="S->T", progress=False)
+    assert result.ok and result.ran == 2 and result.skipped == 0
+    run0 = tmp_path / "source_only" / "seed_0"
+    for name in (
+        "config.json",
+        "metrics.json",
+        "predictions.csv",
+        "history.csv",
+        "confusion.png",
+        "curves.png",
+        "tsne.png",
+        "COMPLETE",
+    ):
+        assert (run0 / name).is_file(), name
+    assert not (tmp_path / "source_only" / "seed_1" / "tsne.png").exists()  # first seed only
+    metrics = json.loads((run0 / "metrics.json").read_text())
+    assert metrics["class_mapping"]["dropped_source"] == {"boredom": 10}
+    assert 0.0 <= metrics["uar"] <= 1.0 and metrics["num_target_scored"] == 30
+    with open(run0 / "predictions.csv") as f:
+        rows = list(csv.reader(f))
+    assert rows[0] == ["file", "true", "predicted", "p_angry", "p_happy", "p_sad"]
+    assert len(rows) == 31 and rows[1][0].startswith("t_")
+    table = (tmp_path / "results_uar.md").read_text()
+    assert "| source_only |" in table and "S->T" in table
+
+    again = run_pair(config, *pair, tmp_path, task_name="S->T", progress=False)
+    assert again.ran == 0 and again.skipped == 2
+    assert (tmp_path / "results_uar.md").read_text() == table
+
+    (tmp_path / "source_only" / "seed_1" / "COMPLETE").unlink()  # an interrupted run
+    redo = run_pair(config, *pair, tmp_path, task_name="S->T", progress=False)
+    assert redo.ran == 1 and redo.skipped == 1
+    assert (tmp_path / "results_uar.md").read_text() == table  # same seed, same numbers
+
+    config.train.steps = 8
+    with pytest.raises(ConfigMismatchError, match="another configuration"):
+        run_pair(config, *pair, tmp_path, task_name="S->T", progress=False)
+
+
+def test_a_failed_run_is_reported_and_not_passed_off_as_complete(pair, tmp_path, monkeypatch):
+    real_fit = runner.fit
+
+    def flaky(config, task, seed, **kwargs):
+        if seed == 1:
+            raise RuntimeError("boom")
+        return real_fit(config, task, seed, **kwargs)
+
+    monkeypatch.setattr(runner, "fit", flaky)
+    result = run_pair(tiny_config(), *pair, tmp_path, progress=False)
+    assert not result.ok and result.missing == 1
+    assert result.failures[0].seed == 1 and "boom" in result.failures[0].error
+    assert not (tmp_path / "source_only" / "seed_1" / "COMPLETE").exists()
+    assert "INCOMPLETE: 1 of 2" in (tmp_path / "results_uar.md").read_text()

@@ -1,0 +1,375 @@
+"""The ``dalib`` command line: help, runs, protocol sweeps, reproducibility and bad input."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from dalib import cli
+from dalib.data import save_table
+from dalib.experiment import runner
+
+TINY = [
+    "--set", "model.hidden=(8,)", "--set", "train.steps=12", "--set", "train.batch_size=8",
+    "--set", "plots.kinds=()", "--quiet",
+]  # fmt: skip
+
+
+def _table(path, classes, *, dim=6, shift=0.0, seed=0, per_class=10):
+    centres = np.random.default_rng(123).normal(scale=2.0, size=(len(classes), dim))
+    rng = np.random.default_rng(seed)
+    x = np.concatenate([c + rng.normal(size=(per_class, dim)) for c in centres]) + shift
+    labels = np.repeat(classes, per_class)
+    files = [f"{Path(path).stem}_{i}" for i in range(len(labels))]
+    return save_table(path, x.astype(np.float32), labels, files=files)
+
+
+@pytest.fixture(scope="module")
+def tables(tmp_path_factory):
+    d = tmp_path_factory.mktemp("tables")
+    return {
+        "S": _table(d / "src.npz", ["angry", "happy", "sad", "boredom"]),
+        "T": _table(d / "tgt.csv", ["angry", "happy", "sad", "surprise"], shift=1.0, seed=1),
+        "D4": _table(d / "dim4.npz", ["angry", "sad"], dim=4),
+        "X": _table(d / "other.npz", ["fear", "disgust"]),
+        # SER protocol corpora with the protocol's class names
+        "B": _table(
+            d / "b.npz", ["angry", "boredom", "disgust", "fear", "happy", "neutral", "sad"]
+        ),
+        "E": _table(
+            d / "e.npz", ["angry", "disgust", "fear", "happy", "sad", "surprise"], shift=1, seed=2
+        ),
+        "C": _table(
+            d / "c.npz", ["angry", "fear", "happy", "neutral", "sad", "surprise"], shift=-1, seed=3
+        ),
+    }
+
+
+def _run(capsys, *argv):
+    code = cli.main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.mark.parametrize(
+    "argv,options",
+    [
+        ([], ["synth", "features", "run", "protocol", "methods"]),
+        (
+            ["run"],
+            [
+                "--source",
+                "--target",
+                "--method",
+                "--seeds",
+                "--out",
+                "--config",
+                "--set",
+                "--selection",
+                "--classes",
+                "--name",
+                "--quiet",
+                "oracle",
+                "dann",
+            ],
+        ),
+        (
+            ["protocol"],
+            [
+                "--synthetic",
+                "--root",
+                "--tables",
+                "--methods",
+                "--seeds",
+                "--out",
+                "--tasks",
+                "--feature-set",
+                "--synth-root",
+                "--config",
+                "--set",
+                "--selection",
+                "mer",
+            ],
+        ),
+        (["features"], ["--corpus", "--root", "--set", "--out", "--sample-rate", "--no-cache"]),
+        (
+            ["synth", "speech"],
+            [
+                "--out",
+                "--seed",
+                "--feature-sets",
+                "--corpora",
+                "--workers",
+                "--speakers",
+                "--sentences",
+                "--force",
+            ],
+        ),
+    ],
+)
+def test_help_explains_every_option(capsys, argv, options):
+    with pytest.raises(SystemExit) as exit_:
+        cli.main([*argv, "--help"])
+    assert exit_.value.code == 0
+    out = capsys.readouterr().out
+    for option in options:
+        assert option in out, option
+
+
+def test_methods_lists_every_method(capsys):
+    code, out, _ = _run(capsys, "methods")
+    assert code == 0
+    from dalib.experiment import METHODS
+
+    assert all(f"\n{m} " in "\n" + out for m in METHODS)
+
+
+def test_run_on_arbitrary_tables_reports_the_class_mapping(capsys, tables, tmp_path):
+    out_dir = tmp_path / "out"
+    code, out, err = _run(
+        capsys,
+        "run",
+        "--source",
+        tables["S"],
+        "--target",
+        tables["T"],
+        "--method",
+        "source_only",
+        "--seeds",
+        2,
+        "--out",
+        out_dir,
+        *TINY,
+    )
+    assert code == 0, err
+    assert "| source_only |" in out and "src->tgt" in out
+    assert "dropped from source: boredom (10 samples)" in out
+    assert "dropped from target: surprise (10 samples)" in out
+    metrics = json.loads((out_dir / "source_only" / "seed_1" / "metrics.json").read_text())
+    assert metrics["class_mapping"]["classes"] == ["angry", "happy", "sad"]
+    config = json.loads((out_dir / "source_only" / "seed_1" / "config.json").read_text())
+    assert config["train"]["steps"] == 12 and config["seed"] == 1
+    for name in ("results_uar.md", "results_uar.csv", "results_war.md", "results_war.csv"):
+        assert (out_dir / name).is_file()
+
+
+def test_run_with_a_config_file_and_overrides(capsys, tables, tmp_path):
+    config = Path(__file__).resolve().parents[1] / "configs" / "dann.py"
+    code, _out, err = _run(
+        capsys,
+        "run",
+        "--source",
+        tables["S"],
+        "--target",
+        tables["T"],
+        "--config",
+        config,
+        "--seeds",
+        1,
+        "--out",
+        tmp_path,
+        "--set",
+        "options.disc_hidden=(8,)",
+        *TINY,
+    )
+    assert code == 0, err
+    resolved = json.loads((tmp_path / "dann" / "seed_0" / "config.json").read_text())
+    assert resolved["method"] == "dann" and resolved["options"]["disc_hidden"] == [8]
+
+
+def test_protocol_table_is_reproduced_exactly(capsys, tables, tmp_path):
+    argv = [
+        "protocol",
+        "ser",
+        "--tables",
+        f"B={tables['B']},E={tables['E']},C={tables['C']}",
+        "--methods",
+        "source_only,svm",
+        "--tasks",
+        "B->E,C->B",
+        "--seeds",
+        2,
+        *TINY,
+    ]
+    first = _run(capsys, *argv, "--out", tmp_path / "a")
+    second = _run(capsys, *argv, "--out", tmp_path / "b")
+    assert first[0] == 0 and second[0] == 0, first[2] + second[2]
+    for name in ("results_uar.csv", "results_war.csv", "results_uar.md"):
+        a, b = (tmp_path / d / name for d in "ab")
+        assert a.read_text() == b.read_text()
+    assert "| svm " in first[1] and "B->E" in first[1] and "C->B" in first[1]
+    csv_text = (tmp_path / "a" / "results_uar.csv").read_text()
+    assert "average mean" in csv_text.splitlines()[0]
+
+
+@pytest.mark.parametrize(
+    "argv,match",
+    [
+        (["run", "--source", "{S}", "--target", "{T}", "--method", "dnn"], "unknown method 'dnn'"),
+        (
+            ["run", "--source", "{tmp}/missing.npz", "--target", "{T}", "--method", "svm"],
+            "missing.npz does not exist",
+        ),
+        (["run", "--source", "{S}", "--target", "{X}", "--method", "svm"], "share 0 class"),
+        (
+            ["run", "--source", "{S}", "--target", "{D4}", "--method", "svm"],
+            "source table has 6 features per row and the target table has 4",
+        ),
+        (["run", "--source", "{S}", "--target", "{T}", "--set", "train.stepz=3"], "unknown key"),
+        (
+            [
+                "run",
+                "--source",
+                "{S}",
+                "--target",
+                "{T}",
+                "--method",
+                "dann",
+                "--set",
+                "options.margin=4.0",
+            ],
+            "no option",
+        ),
+        (["protocol", "mer", "--out", "{tmp}/out"], "not available yet"),
+        (
+            ["protocol", "ser", "--methods", "source_only,nope", "--out", "{tmp}/out"],
+            "unknown method 'nope'",
+        ),
+        (
+            ["protocol", "ser", "--tasks", "B->X", "--out", "{tmp}/out", "--methods", "svm"],
+            "unknown SER task",
+        ),
+    ],
+)
+def test_bad_input_fails_clearly_and_writes_nothing(capsys, tables, tmp_path, argv, match):
+    values = {k: str(v) for k, v in tables.items()} | {"tmp": str(tmp_path)}
+    argv = [a.format(**values) for a in argv]
+    out_dir = tmp_path / "out"
+    if "--out" not in argv:
+        argv += ["--out", str(out_dir)]
+    code, _out, err = _run(capsys, *argv, "--quiet")
+    assert code == 2
+    assert match in err and err.startswith("dalib ")
+    assert not out_dir.exists()
+
+
+def test_failed_runs_exit_nonzero_and_are_redone(capsys, tables, tmp_path, monkeypatch):
+    real_fit = runner.fit
+
+    def broken(config, task, seed, **kwargs):
+        if seed == 1:
+            raise FloatingPointError("training diverged")
+        return real_fit(config, task, seed, **kwargs)
+
+    argv = [
+        "run",
+        "--source",
+        tables["S"],
+        "--target",
+        tables["T"],
+        "--method",
+        "svm",
+        "--seeds",
+        2,
+        "--out",
+        tmp_path,
+        *TINY,
+    ]
+    monkeypatch.setattr(runner, "fit", broken)
+    code, out, err = _run(capsys, *argv)
+    assert code == 1
+    assert "training diverged" in err and "run the same command again" in err
+    assert "INCOMPLETE: 1 of 2" in (tmp_path / "results_uar.md").read_text()
+    monkeypatch.setattr(runner, "fit", real_fit)
+    code, out, err = _run(capsys, *argv)
+    assert code == 0, err
+    assert "1 run(s) done, 1 already complete" in out
+    assert "INCOMPLETE" not in (tmp_path / "results_uar.md").read_text()
+
+
+def test_console_script_entry_point(tables, tmp_path):
+    """``python -m dalib.cli`` exits with the status main() returns."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "dalib.cli", "protocol", "mer", "--out", str(tmp_path / "o")],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 2 and "not available yet" in proc.stderr
+
+
+def test_features_writes_a_table_from_a_corpus_folder(capsys, tmp_path):
+    import soundfile as sf
+
+    rng = np.random.default_rng(0)
+    t = np.arange(4000) / 16000
+    for i, stem in enumerate(["03a01Wa", "03a01Ta", "08a02Fb", "09b03Na"]):
+        path = tmp_path / "emodb" / "wav" / f"{stem}.wav"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        x = 0.3 * np.sin(2 * np.pi * (150 + 20 * i) * t) + 0.01 * rng.normal(size=t.shape)
+        sf.write(path, x, 16000, "PCM_16")
+    out = tmp_path / "emodb.npz"
+    code, stdout, err = _run(
+        capsys,
+        "features",
+        "--corpus",
+        "emodb",
+        "--root",
+        tmp_path / "emodb",
+        "--set",
+        "is09",
+        "--out",
+        out,
+        "--no-cache",
+    )
+    assert code == 0, err
+    from dalib.data import load_table
+
+    table = load_table(out)
+    assert table.features.shape == (4, 384)
+    assert sorted(table.labels.tolist()) == ["angry", "happy", "neutral", "sad"]
+    assert "4 rows x 384 features" in stdout
+
+
+def test_features_on_a_wrong_folder_fails_clearly(capsys, tmp_path):
+    code, _, err = _run(
+        capsys,
+        "features",
+        "--corpus",
+        "emodb",
+        "--root",
+        tmp_path / "none",
+        "--set",
+        "is09",
+        "--out",
+        tmp_path / "t.npz",
+    )
+    assert code == 2 and "emodb" in err.lower()
+    assert not (tmp_path / "t.npz").exists()
+
+
+@pytest.mark.slow
+def test_synth_speech_builds_a_small_corpus(capsys, tmp_path):
+    code, out, err = _run(
+        capsys,
+        "synth",
+        "speech",
+        "--out",
+        tmp_path,
+        "--corpora",
+        "B",
+        "--speakers",
+        1,
+        "--sentences",
+        1,
+        "--feature-sets",
+        "is09",
+        "--workers",
+        0,
+    )
+    assert code == 0, err
+    assert "synth-emodb" in out
+    assert (tmp_path / "synth-emodb" / "features" / "is09.npz").is_file()
