@@ -29,7 +29,9 @@ case "${1:-}" in
   test)
     setup dev
     "$VENV/bin/ruff" check .
-    "$VENV/bin/python" -m pytest -m "not slow" -n 2 -q --doctest-modules dalib tests
+    # Doctests run apart from tests/: tests/conftest.py turns on float64.
+    "$VENV/bin/python" -m pytest -q -p no:cacheprovider --doctest-modules dalib
+    "$VENV/bin/python" -m pytest -m "not slow" -n 2 -q -p no:cacheprovider tests
     "$VENV/bin/python" -m sphinx -W --keep-going -q -b html docs docs/_build/html
     ;;
   slow)

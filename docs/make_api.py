@@ -7,6 +7,7 @@ page, so run this after adding one.
 """
 
 import importlib
+import inspect
 import sys
 from pathlib import Path
 
@@ -29,6 +30,16 @@ MODULES = {
 }
 
 
+def _is_documented_object(obj) -> bool:
+    """Functions, classes and modules get their own page; constants a line."""
+    return callable(obj) or inspect.ismodule(obj)
+
+
+def _describe(value) -> str:
+    text = repr(value)
+    return text if len(text) <= 70 else text[:67] + "..."
+
+
 def main() -> None:
     lines = ["API reference", "=============", ""]
     for name, title in MODULES.items():
@@ -36,8 +47,14 @@ def main() -> None:
         lines += [title, "-" * len(title), "", f".. automodule:: {name}", "   :no-members:", "",
                   f".. currentmodule:: {name}", "", ".. autosummary::", "   :toctree: _autosummary",
                   ""]
-        lines += [f"   {n}" for n in mod.__all__]
+        functions = [n for n in mod.__all__ if _is_documented_object(getattr(mod, n))]
+        constants = [n for n in mod.__all__ if n not in functions]
+        lines += [f"   {n}" for n in functions]
         lines.append("")
+        if constants:
+            lines += ["Constants:", ""]
+            lines += [f"- ``{n}``: ``{_describe(getattr(mod, n))}``" for n in constants]
+            lines.append("")
     out = Path(__file__).with_name("api.rst")
     out.write_text("\n".join(lines), encoding="utf-8")
     print(f"wrote {out}")

@@ -31,7 +31,10 @@ def _documented(module: str) -> set[str]:
         rf"\.\. currentmodule:: {re.escape(module)}\n(.*?)(?=\.\. currentmodule::|\Z)", text, re.S
     )
     assert block, f"docs/api.rst has no section for {module}"
-    return set(re.findall(r"^\s{3}(\w+)\s*$", block.group(1), re.M))
+    body = block.group(1)
+    return set(re.findall(r"^\s{3}(\w+)\s*$", body, re.M)) | set(
+        re.findall(r"^- ``(\w+)``", body, re.M)
+    )
 
 
 @pytest.mark.parametrize("module", PUBLIC_MODULES)

@@ -4,7 +4,7 @@ Implementations live in private modules; this module re-exports them flat, one
 name per line.
 """
 
-from dalib.losses._adversarial import (  # noqa: F401
+from dalib.losses._adversarial import (
     cdan_features,
     classifier_discrepancy,
     domain_accuracy,
@@ -13,10 +13,10 @@ from dalib.losses._adversarial import (  # noqa: F401
     mdd,
     transferability_attention,
 )
-from dalib.losses._coral import cmd, coral  # noqa: F401
-from dalib.losses._ida import ida  # noqa: F401
-from dalib.losses._joint import dynamic_factor, joint_alignment  # noqa: F401
-from dalib.losses._mi import (  # noqa: F401
+from dalib.losses._coral import cmd, coral
+from dalib.losses._ida import ida
+from dalib.losses._joint import dynamic_factor, joint_alignment
+from dalib.losses._mi import (
     MineState,
     club,
     dv,
@@ -27,6 +27,39 @@ from dalib.losses._mi import (  # noqa: F401
     nwj,
     vclub,
 )
-from dalib.losses._mmd import jmmd, lmmd, mmd  # noqa: F401
-from dalib.losses._ot import jdot, jdot_cost, sinkhorn_divergence  # noqa: F401
-from dalib.losses._regularizers import bnm, entropy, mcc  # noqa: F401
+from dalib.losses._mmd import jmmd, lmmd, mmd
+from dalib.losses._ot import jdot, jdot_cost, sinkhorn_divergence
+from dalib.losses._regularizers import bnm, entropy, mcc
+
+__all__ = [
+    "MineState",
+    "bnm",
+    "cdan_features",
+    "classifier_discrepancy",
+    "club",
+    "cmd",
+    "coral",
+    "domain_accuracy",
+    "domain_adversarial",
+    "dv",
+    "dynamic_factor",
+    "entropy",
+    "entropy_weights",
+    "gaussian_log_likelihood",
+    "ida",
+    "infonce",
+    "jdot",
+    "jdot_cost",
+    "jmmd",
+    "joint_alignment",
+    "lmmd",
+    "mcc",
+    "mdd",
+    "mine",
+    "mine_init",
+    "mmd",
+    "nwj",
+    "sinkhorn_divergence",
+    "transferability_attention",
+    "vclub",
+]

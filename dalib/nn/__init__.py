@@ -4,6 +4,16 @@ Modules only produce arrays (logits, score matrices, Gaussian parameters); the
 losses in :mod:`dalib.losses` stay pure functions of those arrays.
 """
 
-from dalib.nn._critics import GaussianPosterior, MICritic  # noqa: F401
-from dalib.nn._discriminators import DomainDiscriminator, RegionDiscriminators  # noqa: F401
-from dalib.nn._encoders import MLPEncoder, SegmentTransformer, SpectrogramCNN  # noqa: F401
+from dalib.nn._critics import GaussianPosterior, MICritic
+from dalib.nn._discriminators import DomainDiscriminator, RegionDiscriminators
+from dalib.nn._encoders import MLPEncoder, SegmentTransformer, SpectrogramCNN
+
+__all__ = [
+    "DomainDiscriminator",
+    "GaussianPosterior",
+    "MICritic",
+    "MLPEncoder",
+    "RegionDiscriminators",
+    "SegmentTransformer",
+    "SpectrogramCNN",
+]

@@ -26,3 +26,24 @@ from dalib.synth._speech import Speaker as Speaker
 from dalib.synth._speech import SpeechCorpusSpec as SpeechCorpusSpec
 from dalib.synth._speech import Variability as Variability
 from dalib.synth._speech import render_utterance as render_utterance
+
+__all__ = [
+    "BASE_EXPRESSION",
+    "SAMPLE_RATE",
+    "SPEECH_CORPORA",
+    "Channel",
+    "EspeakError",
+    "Prosody",
+    "Speaker",
+    "SpeechCorpusSpec",
+    "Variability",
+    "build_speech_corpora",
+    "default_root",
+    "espeak_version",
+    "load_manifest",
+    "load_synthetic_table",
+    "read_synthetic",
+    "render_utterance",
+    "resolve_corpus",
+    "synthesize",
+]

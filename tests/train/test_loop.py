@@ -175,7 +175,8 @@ def test_resume_after_interruption_is_bit_identical(tmp_path, trainer):
 
 _KILL_SCRIPT = textwrap.dedent(
     """
-    import sys, time, jax, optax
+    import sys, time, jax
+    jax.config.update("jax_enable_x64", {x64})  # as in the test process
     sys.path.insert(0, {tests!r})
     from test_loop import DATA, BATCH, _trainer
     from dalib import train as T
@@ -195,7 +196,9 @@ _KILL_SCRIPT = textwrap.dedent(
 @pytest.mark.slow
 def test_resume_after_sigkill_is_bit_identical(tmp_path, trainer):
     ckpt = str(tmp_path / "ckpt")
-    script = _KILL_SCRIPT.format(tests=os.path.dirname(__file__), ckpt=ckpt)
+    script = _KILL_SCRIPT.format(
+        tests=os.path.dirname(__file__), ckpt=ckpt, x64=bool(jax.config.jax_enable_x64)
+    )
     proc = subprocess.Popen(
         [sys.executable, "-c", script],
         stdout=subprocess.PIPE,
