@@ -153,6 +153,9 @@ def _dense_forms(kernels, xs, ys, p, q, *, exclude_diag: bool):
         ],
         axis=1,
     )
+    # With uniform weights `v` is a constant; without the barrier XLA constant-folds
+    # the [n+m, n+m] outer product of the backward pass at compile time (seconds).
+    v = jax.lax.optimization_barrier(v)
     forms = jnp.dot(v.T, jnp.dot(k, v, precision=_HIGHEST), precision=_HIGHEST)
     return forms[0, 0], forms[1, 1], forms[0, 1]
 

@@ -136,7 +136,7 @@ def test_target_labels_cannot_change_training(toy):
         y_target = np.random.default_rng(perm_seed).permutation(YT)
         dataset = {"source": (XS, YS), "target": (XT, y_target)}  # a dataset that has them
         data = T.Batch(*dataset["source"], dataset["target"][0])  # the only way into training
-        results.append(single(data, key, 0.5, 1.0))
+        results.append(single(data, key, *np.array([0.5, 1.0])))  # dtypes as in the fixture
     for a, b in zip(jax.tree.leaves(results[0]), jax.tree.leaves(results[1]), strict=True):
         np.testing.assert_array_equal(a, b)
 
