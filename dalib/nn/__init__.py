@@ -1,4 +1,4 @@
-"""Small Flax NNX modules that feed the losses: discriminators, critics, posteriors.
+"""Flax NNX modules: encoders (MLP, spectrogram CNN, segment Transformer), discriminators, critics, posteriors.
 
 Modules only produce arrays (logits, score matrices, Gaussian parameters); the
 losses in :mod:`dalib.losses` stay pure functions of those arrays.
