@@ -7,7 +7,7 @@ sys.path.insert(0, os.path.abspath(".."))
 
 project = "dalib"
 author = "dalib developers"
-copyright = "2026, dalib developers"  # noqa: A001
+copyright = "2026, dalib developers"
 
 extensions = [
     "sphinx.ext.autodoc",

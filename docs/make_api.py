@@ -44,9 +44,19 @@ def main() -> None:
     lines = ["API reference", "=============", ""]
     for name, title in MODULES.items():
         mod = importlib.import_module(name)
-        lines += [title, "-" * len(title), "", f".. automodule:: {name}", "   :no-members:", "",
-                  f".. currentmodule:: {name}", "", ".. autosummary::", "   :toctree: _autosummary",
-                  ""]
+        lines += [
+            title,
+            "-" * len(title),
+            "",
+            f".. automodule:: {name}",
+            "   :no-members:",
+            "",
+            f".. currentmodule:: {name}",
+            "",
+            ".. autosummary::",
+            "   :toctree: _autosummary",
+            "",
+        ]
         functions = [n for n in mod.__all__ if _is_documented_object(getattr(mod, n))]
         constants = [n for n in mod.__all__ if n not in functions]
         lines += [f"   {n}" for n in functions]

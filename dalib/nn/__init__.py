@@ -1,4 +1,4 @@
-"""Flax NNX modules: encoders (MLP, spectrogram CNN, segment Transformer), discriminators, critics, posteriors.
+"""Flax NNX modules: encoders, discriminators, critics and posteriors.
 
 Modules only produce arrays (logits, score matrices, Gaussian parameters); the
 losses in :mod:`dalib.losses` stay pure functions of those arrays.

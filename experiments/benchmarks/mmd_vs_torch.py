@@ -91,10 +91,14 @@ def main(argv: list[str] | None = None) -> None:
     t_jax = time_it(run_jax, args.repeats)
     t_torch = time_it(run_torch, args.repeats)
     med_jax, med_torch = statistics.median(t_jax), statistics.median(t_torch)
-    print(f"devices: jax={jax.devices()[0].platform} torch={device} "
-          f"(torch {torch.__version__}, jax {jax.__version__}, threads {torch.get_num_threads()})")
-    print(f"n = m = {args.n}, d = {args.dim}, 5 Gaussian kernels, forward + backward, "
-          f"median of {args.repeats}")
+    print(
+        f"devices: jax={jax.devices()[0].platform} torch={device} "
+        f"(torch {torch.__version__}, jax {jax.__version__}, threads {torch.get_num_threads()})"
+    )
+    print(
+        f"n = m = {args.n}, d = {args.dim}, 5 Gaussian kernels, forward + backward, "
+        f"median of {args.repeats}"
+    )
     print(f"values: jax {v_jax:.6f}  torch {v_torch:.6f}")
     print(f"{'impl':<10}{'median ms':>12}{'min ms':>10}")
     print(f"{'dalib':<10}{1e3 * med_jax:>12.1f}{1e3 * min(t_jax):>10.1f}")
