@@ -20,6 +20,7 @@ import argparse
 import logging
 import os
 import sys
+import textwrap
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -141,12 +142,15 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser(
         "run",
         help="one method on one source -> target pair of feature tables",
-        description="Trains on the labelled source table and the unlabelled target table, "
-        "scores the target predictions with its labels, and writes per seed: config.json, "
-        "metrics.json (UAR, WAR, UF1, class mapping, selection, timing), predictions.csv, "
-        "history.csv and plots; plus results_uar/war.{md,csv}. Tables may differ in label "
-        "names and class sets (the shared classes are used and the dropped ones reported); "
-        "their feature sizes must match.",
+        description=textwrap.fill(
+            "Trains on the labelled source table and the unlabelled target table, "
+            "scores the target predictions with its labels, and writes per seed: config.json, "
+            "metrics.json (UAR, WAR, UF1, class mapping, selection, timing), predictions.csv, "
+            "history.csv and plots; plus results_uar/war.{md,csv}. Tables may differ in label "
+            "names and class sets (the shared classes are used and the dropped ones reported); "
+            "their feature sizes must match.",
+            width=88,
+        ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="deep methods: "
         + ", ".join(DEEP_METHODS)
@@ -326,7 +330,7 @@ def _cmd_run(args) -> int:
     config = apply_overrides(config, args.overrides)
     config = resolve_config(config)  # unknown method/option: fail before reading data
     source, target = load_table(args.source), load_table(args.target)
-    s_name, t_name = Path(args.source).stem, Path(args.target).stem
+    s_name, t_name = _short_names(Path(args.source), Path(args.target))
     out = Path(args.out) if args.out else Path("runs") / f"{s_name}_to_{t_name}"
     result = run_pair(
         config,
@@ -337,6 +341,15 @@ def _cmd_run(args) -> int:
         progress=not args.quiet,
     )
     return _finish(result, out)
+
+
+def _short_names(a: Path, b: Path) -> tuple[str, str]:
+    """File stems, or the nearest folder names that tell the two files apart."""
+    pa, pb = (*a.resolve().parent.parts, a.stem), (*b.resolve().parent.parts, b.stem)
+    for x, y in zip(reversed(pa), reversed(pb), strict=False):
+        if x != y:
+            return x, y
+    return a.stem, b.stem
 
 
 def _cmd_protocol(args) -> int:

@@ -42,7 +42,10 @@ __all__ = [
 
 def _dim_scale(x: jax.Array, normalize: bool) -> jax.Array:
     # Dividing by sqrt(d) turns squared distances into mean squared differences,
-    # so a default weight does not depend on the feature width.
+    # so a default weight does not depend on the feature width. The cast to the
+    # default float type avoids an ott-jax dtype clash (float32 features with
+    # jax_enable_x64 on); it does nothing in the default float32 mode.
+    x = x.astype(jnp.result_type(float))
     return x / math.sqrt(x.shape[-1]) if normalize else x
 
 
