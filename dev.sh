@@ -22,7 +22,7 @@ setup() {  # $1: pip extras
 
 case "${1:-}" in
   main)
-    setup experiments
+    setup "train,ser,experiments"
     shift
     exec "$VENV/bin/python" -m experiments.main "$@"
     ;;
