@@ -217,6 +217,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="where the synthetic corpora are cached (default $DALIB_SYNTH_DIR or "
         "~/.cache/dalib/synth)",
     )
+    proto.add_argument(
+        "--synth-seed",
+        type=int,
+        metavar="K",
+        help="build seed of the synthetic corpora (default 0); build K > 0 is cached in "
+        "SYNTH_ROOT/seed_K. Other builds are fresh draws of the same corpora design: "
+        "use them to check that a result is not an accident of one build",
+    )
     _add_config_options(proto)
 
     # ----------------------------------------------------------------- methods
@@ -377,6 +385,10 @@ def _cmd_protocol(args) -> int:
         config.corpora.feature_set = args.feature_set
     if args.synth_root:
         config.corpora.synth_root = args.synth_root
+    if args.synth_seed is not None:
+        if args.synth_seed < 0:
+            raise _Error(f"--synth-seed must be >= 0, got {args.synth_seed}")
+        config.corpora.synth_seed = args.synth_seed
     config = apply_overrides(config, args.overrides)
     out = Path(args.out)
     result = run_protocol(config, out, progress=not args.quiet)

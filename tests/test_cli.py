@@ -373,3 +373,58 @@ def test_synth_speech_builds_a_small_corpus(capsys, tmp_path):
     assert code == 0, err
     assert "synth-emodb" in out
     assert (tmp_path / "synth-emodb" / "features" / "is09.npz").is_file()
+
+
+def test_protocol_on_real_corpus_layouts(capsys, tmp_path):
+    """--root: the three corpora in their original layouts -> features -> all six tasks."""
+    from .data import fixtures
+
+    root = tmp_path / "corpora"
+    fixtures.make_emodb(root / "emodb")
+    fixtures.make_enterface(root / "enterface")
+    fixtures.make_casia(root / "casia")
+    out = tmp_path / "out"
+    argv = ["protocol", "ser", "--root", root, "--methods", "source_only,svm", "--seeds", 1]
+    code, stdout, err = _run(capsys, *argv, *TINY, "--out", out)
+    assert code == 0, err
+    for corpus, rows in (("emodb", 10), ("enterface", 9), ("casia", 18)):
+        from dalib.data import load_table
+
+        table = load_table(out / "features" / f"{corpus}_is09.npz")
+        assert table.features.shape == (rows, 384)
+    for task in ("B->E", "E->B", "B->C", "C->B", "E->C", "C->E"):
+        assert task in stdout
+    record = json.loads((out / "svm" / "C_to_E" / "seed_0" / "metrics.json").read_text())
+    # E has 9 clips; E<->C drops its one disgust clip.
+    assert record["corpora"] == "user" and record["num_target_scored"] == 8
+    assert "Corpora: user" in (out / "results_uar.md").read_text()
+    # A second call reuses the extracted features and the finished runs.
+    code, stdout, err = _run(capsys, *argv, *TINY, "--out", out)
+    assert code == 0, err
+
+
+def test_protocol_root_without_a_corpus_names_the_layout(capsys, tmp_path):
+    from .data import fixtures
+
+    root = tmp_path / "corpora"
+    fixtures.make_emodb(root / "emodb")
+    fixtures.make_casia(root / "casia")
+    out = tmp_path / "out"
+    code, _, err = _run(
+        capsys, "protocol", "ser", "--root", root, "--methods", "svm", *TINY, "--out", out
+    )
+    assert code == 2 and "enterface" in err.lower(), err
+
+
+def test_protocol_refuses_a_synthetic_build_of_another_seed(capsys, tmp_path):
+    # Build K > 0 is looked for in SYNTH_ROOT/seed_K; plant a build of seed 0 there.
+    synth = tmp_path / "synth"
+    out = tmp_path / "out"
+    argv = ["protocol", "ser", "--synthetic", "--synth-root", synth, "--methods", "svm"]
+    (synth / "seed_3" / "synth-emodb").mkdir(parents=True)
+    (synth / "seed_3" / "synth-emodb" / "manifest.json").write_text(json.dumps({"seed": 0}))
+    code, _, err = _run(capsys, *argv, "--synth-seed", 3, *TINY, "--out", out)
+    assert code == 2 and "seed 0" in err and "synth_seed is 3" in err, err
+    assert not out.exists()
+    code, _, err = _run(capsys, *argv, "--synth-seed", -1, *TINY, "--out", out)
+    assert code == 2 and "--synth-seed must be >= 0" in err

@@ -37,6 +37,7 @@ from dalib.experiment.methods import (
     check_method,
     is_deep,
     method_defaults,
+    method_normalize,
     resolve_options,
 )
 from dalib.experiment.outputs import RunDir, atomic_write_text, to_jsonable
@@ -63,6 +64,7 @@ from dalib.experiment.runner import (
     run_pair,
     run_protocol,
     score,
+    table_fingerprint,
     write_tables,
 )
 from dalib.experiment.tables import ResultsTable, results_table
@@ -99,6 +101,7 @@ __all__ = [
     "map_classes",
     "method_defaults",
     "method_label",
+    "method_normalize",
     "plot_confusion",
     "plot_curves",
     "plot_tsne",
@@ -112,6 +115,7 @@ __all__ = [
     "run_protocol",
     "score",
     "ser_tasks",
+    "table_fingerprint",
     "to_jsonable",
     "tsne_embedding",
     "write_tables",

@@ -118,7 +118,9 @@ def protocol_config() -> ml_collections.ConfigDict:
 
     Adds ``protocol`` (``"ser"``), ``methods`` (rows of the table), ``tasks``
     (empty: all six), ``corpora`` (``synthetic``, ``root``, ``tables``,
-    ``feature_set``). ``method`` is ignored by a sweep.
+    ``feature_set``, ``synth_root``, ``synth_seed``: the build seed of the
+    synthetic corpora; build 0 lives in ``synth_root`` itself, build ``k`` in
+    ``synth_root/seed_k``). ``method`` is ignored by a sweep.
 
     Examples:
       >>> protocol_config().methods
@@ -129,7 +131,14 @@ def protocol_config() -> ml_collections.ConfigDict:
     c.methods = ("source_only", "dan", "dann", "dsan", "deep_coral", "svm", "tca")
     c.tasks = ()
     c.corpora = ml_collections.ConfigDict(
-        {"synthetic": True, "root": "", "tables": "", "feature_set": "is09", "synth_root": ""}
+        {
+            "synthetic": True,
+            "root": "",
+            "tables": "",
+            "feature_set": "is09",
+            "synth_root": "",
+            "synth_seed": 0,
+        }
     )
     return c
 
@@ -293,13 +302,14 @@ def resolve_config(config: ml_collections.ConfigDict) -> ml_collections.ConfigDi
       >>> resolve_config(c).options.weight
       1.0
     """
-    from dalib.experiment.methods import check_method, resolve_options
+    from dalib.experiment.methods import check_method, method_normalize, resolve_options
 
     c = ml_collections.ConfigDict(config.to_dict())
     check_method(c.method)
     _check_positive_int(c.seeds, "seeds")
     _check_positive_int(c.first_seed, "first_seed", zero=True)
     _check_choice(c.data.normalize, "data.normalize", NORMALIZE)
+    c.data.normalize = method_normalize(c.method, c.data.normalize)
     _check_choice(c.data.target_rows, "data.target_rows", TARGET_ROWS)
     c.data.classes = tuple(str(x) for x in c.data.classes)
     hidden = tuple(c.model.hidden)

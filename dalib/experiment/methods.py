@@ -1,7 +1,8 @@
 r"""The methods of the experiment runner, by command-line name.
 
 Deep methods (feature tables in, an MLP encoder and a linear classifier,
-trained for a fixed budget with :mod:`dalib.train`): ``source_only``, ``dan``,
+trained for a fixed budget with :mod:`dalib.train`): ``source_only``,
+``corpus_norm``, ``dan``,
 ``jan``, ``dann``, ``cdan``, ``cdan_e``, ``mdd``, ``mcd``, ``dsan``,
 ``deep_coral``, ``ida``, ``djda``, ``sinkhorn``, ``deepjdot``,
 ``mi_decomposition``. Shallow methods (:func:`dalib.shallow.make_shallow`):
@@ -71,14 +72,25 @@ __all__ = [
     "check_method",
     "is_deep",
     "method_defaults",
+    "method_normalize",
     "resolve_options",
 ]
+
+#: Methods whose data preprocessing is part of the method: ``corpus_norm`` is
+#: source-only training on features z-normalised per corpus, whatever
+#: ``data.normalize`` says.
+_NORMALIZE: dict[str, str] = {"corpus_norm": "domain"}
 
 _DISC = {"disc_hidden": (256,), "disc_dropout": 0.5}
 
 # name -> (default options, one-line description with the reference)
 _DEEP: dict[str, tuple[dict[str, Any], str]] = {
     "source_only": ({}, "no adaptation: source cross-entropy only"),
+    "corpus_norm": (
+        {},
+        "source-only MLP on features z-normalised per corpus, each with its own statistics "
+        "(corpus normalisation, Schuller et al. 2010): the cheapest adaptation baseline",
+    ),
     "dan": ({"weight": 1.0}, "DAN: multi-kernel MMD on the features (Long et al. 2015)"),
     "jan": ({"weight": 1.0}, "JAN: joint MMD of features and predictions (Long et al. 2017)"),
     "dann": (
@@ -180,6 +192,19 @@ def method_defaults(name: str) -> dict[str, Any]:
         if f.name not in _SHALLOW_RESERVED
         and not (name in ("svm", "logreg") and f.name == "classifier")
     }
+
+
+def method_normalize(name: str, default: str) -> str:
+    """The feature normalisation a method runs with (see :data:`dalib.experiment.NORMALIZE`).
+
+    ``default`` (the config's ``data.normalize``) for every method except
+    ``corpus_norm``, which is defined by its per-corpus normalisation.
+
+    Examples:
+      >>> method_normalize("dan", "pooled"), method_normalize("corpus_norm", "pooled")
+      ('pooled', 'domain')
+    """
+    return _NORMALIZE.get(name, default)
 
 
 def method_description(name: str) -> str:
@@ -337,7 +362,7 @@ def build_deep(
     classifier = from_nnx(lambda rngs: nnx.Linear(d, num_classes, rngs=rngs))
     w = o.get("weight", 0.0)
     terms: list[Term]
-    if name == "source_only":
+    if name in ("source_only", "corpus_norm"):
         terms = []
     elif name == "dan":
         terms = [MMD(weight=weight(w), kernel=kernels.MultiGaussian.dan())]

@@ -28,6 +28,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import dataclasses
+import hashlib
 import io
 import json
 import math
@@ -114,6 +115,27 @@ class TaskData:
     def scored(self) -> np.ndarray:
         """Boolean mask of the target rows that are scored (shared classes)."""
         return self.target_labels >= 0
+
+
+def table_fingerprint(table: Any) -> str:
+    """A short SHA-256 of a feature table's rows: features, labels, speakers, files.
+
+    Recorded in every run's ``metrics.json`` (``data_hash``, of the source and
+    target tables) so that a sweep never passes off a run made on other data
+    (another synthetic build, another feature extraction) as done.
+    """
+    h = hashlib.sha256()
+    features = np.ascontiguousarray(np.asarray(table.features, dtype=np.float32))
+    h.update(str(features.shape).encode())
+    h.update(features.tobytes())
+    for column in (table.labels, table.speakers, table.files):
+        text = "" if column is None else "\x1f".join(np.asarray(column).astype(str).tolist())
+        h.update(b"\x1e" + text.encode())
+    return h.hexdigest()[:16]
+
+
+def _pair_fingerprint(source: Any, target: Any) -> str:
+    return table_fingerprint(source) + ":" + table_fingerprint(target)
 
 
 def _normalize(
@@ -770,18 +792,26 @@ def _task_dirname(name: str) -> str:
     return name.replace("->", "_to_").replace("/", "_").replace(" ", "_")
 
 
-def _check_existing(run: RunDir, digest: str) -> bool:
-    """True if ``run`` is complete for this config; raises if complete for another."""
+def _check_existing(run: RunDir, digest: str, data_hash: str | None = None) -> bool:
+    """True if ``run`` is complete for this config and data; raises if for others."""
     if not run.is_complete():
         return False
     try:
-        old = run.read_json("metrics.json").get("config_hash")
+        record = run.read_json("metrics.json")
     except (OSError, ValueError):
-        old = None
+        record = {}
+    old = record.get("config_hash")
     if old != digest:
         raise ConfigMismatchError(
             f"{run.path} holds a finished run made with another configuration (hash {old}, "
             f"now {digest}); write to a new --out folder, or delete that folder to redo it"
+        )
+    old_data = record.get("data_hash")
+    if data_hash is not None and old_data != data_hash:
+        raise ConfigMismatchError(
+            f"{run.path} holds a finished run made on other data (feature tables {old_data}, "
+            f"now {data_hash}: another synthetic build, corpus or feature extraction); write "
+            "to a new --out folder, or delete that folder to redo it"
         )
     return True
 
@@ -798,35 +828,38 @@ def _progress(total: int, enabled: bool):
 
 def _sweep(
     jobs: list[tuple[ml_collections.ConfigDict, str, int, Path]],
-    load_task: Callable[[str], TaskData],
+    load_task: Callable[[str, ml_collections.ConfigDict], TaskData],
     *,
     progress: bool,
+    data_hashes: Mapping[str, str],
     extra: Mapping[str, Any] | None = None,
 ) -> tuple[list[dict], list[RunFailure], int, int]:
-    # Refuse up front to mix configurations in one folder.
+    # Refuse up front to mix configurations or data in one folder.
     pending = []
     skipped = 0
     records: list[dict] = []
     for config, task_name, seed, path in jobs:
         run = RunDir(path)
-        if _check_existing(run, config_hash(config)):
+        if _check_existing(run, config_hash(config), data_hashes[task_name]):
             records.append(run.read_json("metrics.json"))
             skipped += 1
         else:
             pending.append((config, task_name, seed, path))
     failures: list[RunFailure] = []
     bar = _progress(len(pending), progress and bool(pending))
-    tasks: dict[str, TaskData] = {}
+    tasks: dict[tuple, TaskData] = {}
     ran = 0
     try:
         for config, task_name, seed, path in pending:
             if bar is not None:
                 bar.set_description(f"{config.method} {task_name} seed {seed}")
-            if task_name not in tasks:
+            key = (task_name, config.data.normalize, config.data.target_rows)
+            if key not in tasks:
                 # Bad data is the user's to fix, not a per-run failure: stop here.
-                tasks[task_name] = load_task(task_name)
+                tasks[key] = load_task(task_name, config)
+            run_extra = {**(dict(extra) if extra else {}), "data_hash": data_hashes[task_name]}
             try:
-                records.append(run_one(config, tasks[task_name], seed, path, extra=extra))
+                records.append(run_one(config, tasks[key], seed, path, extra=run_extra))
                 ran += 1
             except (KeyboardInterrupt, ConfigMismatchError):
                 raise
@@ -886,7 +919,13 @@ def write_tables(
     return tables
 
 
-def _selection_note(config) -> str:
+def _corpora_label(config) -> str:
+    if config.corpora.root or config.corpora.tables:
+        return "user"
+    return f"synthetic, build seed {int(config.corpora.synth_seed)}"
+
+
+def _selection_note(config, methods: Sequence[str] = ()) -> str:
     criterion = config.selection.criterion
     deep = "deep methods: " + _selection_label(criterion, deep=True)
     if criterion != "last":
@@ -896,7 +935,8 @@ def _selection_note(config) -> str:
     return (
         f"Model selection — {deep}; shallow methods: fixed defaults. "
         f"Budget: {config.train.steps} steps, batch {config.train.batch_size} per domain; "
-        f"Features z-normalised: {config.data.normalize}."
+        f"Features z-normalised: {config.data.normalize}"
+        + (" (corpus_norm: each corpus on its own)." if "corpus_norm" in methods else ".")
     )
 
 
@@ -932,9 +972,22 @@ def run_pair(
         normalize=config.data.normalize,
         target_rows=config.data.target_rows,
     )  # fails here, before any folder is written, on bad input
+
+    def load_task(_: str, c: ml_collections.ConfigDict) -> TaskData:
+        return prepare_task(
+            source,
+            target,
+            name=name,
+            classes=tuple(c.data.classes),
+            normalize=c.data.normalize,
+            target_rows=c.data.target_rows,
+        )
+
     out = Path(out)
     jobs = [(config, name, s, out / config.method / f"seed_{s}") for s in _seeds(config)]
-    records, failures, skipped, ran = _sweep(jobs, lambda _: task, progress=progress)
+    records, failures, skipped, ran = _sweep(
+        jobs, load_task, progress=progress, data_hashes={name: _pair_fingerprint(source, target)}
+    )
     label = method_label(config)
     tables = {}
     if records:
@@ -944,7 +997,10 @@ def run_pair(
             methods=[label],
             tasks=[name],
             expected=len(jobs),
-            note=_selection_note(config) + " Classes: " + task.mapping.describe() + ".",
+            note=_selection_note(config, [config.method])
+            + " Classes: "
+            + task.mapping.describe()
+            + ".",
         )
     return SweepResult(records, failures, skipped, ran, tables, len(jobs) - len(records))
 
@@ -980,12 +1036,26 @@ def _load_protocol_tables(config, out: Path) -> dict[str, Any]:
                 corpus_to_table(corpus, root / corpus, feature_set, cache)
             tables[code] = load_table(cache)
         return tables
-    from dalib.synth import load_synthetic_table
+    from dalib.synth import default_root, load_manifest, load_synthetic_table, resolve_corpus
 
-    root = corpora.synth_root or None
+    build_seed = int(corpora.get("synth_seed", 0))
+    root = Path(corpora.synth_root) if corpora.synth_root else default_root()
+    if build_seed != 0:  # build 0 sits in the root itself, others in seed_<k>/
+        root = root / f"seed_{build_seed}"
     tables = {}
     for code in SER_CORPORA:
-        data = load_synthetic_table(code, feature_set, root=root, build=True)
+        corpus_dir = root / resolve_corpus(code).name
+        try:
+            found = load_manifest(corpus_dir)["seed"]
+        except FileNotFoundError:
+            found = build_seed
+        if found != build_seed:
+            raise ValueError(
+                f"{corpus_dir} holds a synthetic build with seed {found}, but "
+                f"corpora.synth_seed is {build_seed}; point --synth-root at another folder "
+                "or delete that one"
+            )
+        data = load_synthetic_table(code, feature_set, root=root, build=True, seed=build_seed)
         if isinstance(data, Mapping):  # older dalib.synth returned a dict of arrays
             data = FeatureTable(
                 features=np.asarray(data["features"], dtype=np.float32),
@@ -1036,28 +1106,31 @@ def run_protocol(
         for s in _seeds(config)
     ]
     by_name = {t.name: t for t in tasks}
-    cache: dict[str, Any] = {}
-
-    def load_task(name: str) -> TaskData:
-        if "tables" not in cache:
-            cache["tables"] = _load_protocol_tables(config, out)
-        t = by_name[name]
-        tables = cache["tables"]
+    tables = _load_protocol_tables(config, out)
+    for t in tasks:
         for code in (t.source, t.target):
             if code not in tables:
                 raise ValueError(f"no table for corpus {code} ({SER_CORPORA[code]})")
+    prints = {code: table_fingerprint(table) for code, table in tables.items()}
+    data_hashes = {t.name: f"{prints[t.source]}:{prints[t.target]}" for t in tasks}
+
+    def load_task(name: str, c: ml_collections.ConfigDict) -> TaskData:
+        t = by_name[name]
         return prepare_task(
             tables[t.source],
             tables[t.target],
             name=t.name,
             classes=t.classes,
-            normalize=config.data.normalize,
-            target_rows=config.data.target_rows,
+            normalize=c.data.normalize,
+            target_rows=c.data.target_rows,
         )
 
     corpora = "synthetic" if not (config.corpora.root or config.corpora.tables) else "user"
+    extra: dict[str, Any] = {"protocol": "ser", "corpora": corpora}
+    if corpora == "synthetic":
+        extra["synth_seed"] = int(config.corpora.synth_seed)
     records, failures, skipped, ran = _sweep(
-        jobs, load_task, progress=progress, extra={"protocol": "ser", "corpora": corpora}
+        jobs, load_task, progress=progress, data_hashes=data_hashes, extra=extra
     )
     labels = [method_label(resolved[m]) for m in methods]
     tables = {}
@@ -1068,7 +1141,7 @@ def run_protocol(
             methods=labels,
             tasks=[t.name for t in tasks],
             expected=len(jobs),
-            note=_selection_note(next(iter(resolved.values())))
-            + f" Corpora: {corpora} ({config.corpora.feature_set}).",
+            note=_selection_note(config, methods)
+            + f" Corpora: {_corpora_label(config)} ({config.corpora.feature_set}).",
         )
     return SweepResult(records, failures, skipped, ran, tables, len(jobs) - len(records))

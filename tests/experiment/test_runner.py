@@ -230,3 +230,67 @@ def test_a_failed_run_is_reported_and_not_passed_off_as_complete(pair, tmp_path,
     assert result.failures[0].seed == 1 and "boom" in result.failures[0].error
     assert not (tmp_path / "source_only" / "seed_1" / "COMPLETE").exists()
     assert "INCOMPLETE: 1 of 2" in (tmp_path / "results_uar.md").read_text()
+
+
+def test_run_pair_refuses_finished_runs_made_on_other_data(pair, tmp_path):
+    source, target = pair
+    config = tiny_config()
+    config.seeds = 1
+    assert run_pair(config, source, target, tmp_path, progress=False).ok
+    record = json.loads((tmp_path / "source_only" / "seed_0" / "metrics.json").read_text())
+    assert record["data_hash"] == (
+        runner.table_fingerprint(source) + ":" + runner.table_fingerprint(target)
+    )
+    changed = dataclasses.replace(target, features=target.features + np.float32(0.5))
+    with pytest.raises(ConfigMismatchError, match="other data"):
+        run_pair(config, source, changed, tmp_path, progress=False)
+    relabelled = dataclasses.replace(source, labels=source.labels[::-1].copy())
+    with pytest.raises(ConfigMismatchError, match="other data"):
+        run_pair(config, relabelled, target, tmp_path, progress=False)
+
+
+def test_table_fingerprint_sees_every_column(pair):
+    source, _ = pair
+    base = runner.table_fingerprint(source)
+    assert runner.table_fingerprint(dataclasses.replace(source)) == base
+    bumped = source.features.copy()
+    bumped[3, 2] = np.nextafter(bumped[3, 2], np.float32(np.inf))
+    assert runner.table_fingerprint(dataclasses.replace(source, features=bumped)) != base
+    files = source.files.copy()
+    files[0] = "other"
+    assert runner.table_fingerprint(dataclasses.replace(source, files=files)) != base
+    assert runner.table_fingerprint(dataclasses.replace(source, speakers=None)) != base
+
+
+def test_corpus_norm_is_source_only_on_per_corpus_normalised_features(pair):
+    # corpus_norm = the source_only network trained on data.normalize="domain".
+    cn = resolve_config(tiny_config("corpus_norm"))
+    assert cn.data.normalize == "domain"
+    so = tiny_config()
+    so.data.normalize = "domain"
+    so = resolve_config(so)
+    a = fit(cn, _task(pair, normalize="domain"), 0)
+    b = fit(so, _task(pair, normalize="domain"), 0)
+    np.testing.assert_array_equal(a.predictions, b.predictions)
+    np.testing.assert_array_equal(a.scores, b.scores)
+    # Whatever data.normalize says, corpus_norm normalises per corpus.
+    pooled = tiny_config("corpus_norm")
+    pooled.data.normalize = "pooled"
+    assert resolve_config(pooled).data.normalize == "domain"
+
+
+def test_run_pair_with_corpus_norm_normalises_per_corpus(pair, tmp_path):
+    source, target = pair
+    config = tiny_config("corpus_norm")
+    config.seeds = 1
+    result = run_pair(config, source, target, tmp_path, progress=False)
+    assert result.ok
+    so = tiny_config()
+    so.seeds = 1
+    so.data.normalize = "domain"
+    ref = fit(resolve_config(so), _task(pair, normalize="domain"), 0)
+    with open(tmp_path / "corpus_norm" / "seed_0" / "predictions.csv") as f:
+        rows = list(csv.DictReader(f))
+    classes = _task(pair).classes
+    assert [r["predicted"] for r in rows] == [classes[i] for i in ref.predictions]
+    assert "corpus_norm: each corpus on its own" in (tmp_path / "results_uar.md").read_text()
