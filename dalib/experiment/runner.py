@@ -1036,7 +1036,14 @@ def _load_protocol_tables(config, out: Path) -> dict[str, Any]:
                 corpus_to_table(corpus, root / corpus, feature_set, cache)
             tables[code] = load_table(cache)
         return tables
-    from dalib.synth import default_root, load_manifest, load_synthetic_table, resolve_corpus
+    from dalib.synth import (
+        build_speech_corpora,
+        default_root,
+        is_current_build,
+        load_manifest,
+        load_synthetic_table,
+        resolve_corpus,
+    )
 
     build_seed = int(corpora.get("synth_seed", 0))
     root = Path(corpora.synth_root) if corpora.synth_root else default_root()
@@ -1055,6 +1062,18 @@ def _load_protocol_tables(config, out: Path) -> dict[str, Any]:
                 f"corpora.synth_seed is {build_seed}; point --synth-root at another folder "
                 "or delete that one"
             )
+        if corpus_dir.is_dir() and (corpus_dir / "manifest.json").is_file():
+            if not is_current_build(corpus_dir):
+                # A build of an older generator (or a subset): the tables would silently
+                # differ from what this version defines, so render it again.
+                print(
+                    f"dalib: {corpus_dir} was built by another version of the generator or "
+                    "as a subset; building it again",
+                    file=sys.stderr,
+                )
+                build_speech_corpora(
+                    root, seed=build_seed, corpora=[code], feature_sets=[feature_set]
+                )
         data = load_synthetic_table(code, feature_set, root=root, build=True, seed=build_seed)
         if isinstance(data, Mapping):  # older dalib.synth returned a dict of arrays
             data = FeatureTable(

@@ -10,6 +10,7 @@ within- and cross-corpus accuracy. TFDS builders for them are in
 
 from dalib.synth._build import build_speech_corpora as build_speech_corpora
 from dalib.synth._build import default_root as default_root
+from dalib.synth._build import is_current_build as is_current_build
 from dalib.synth._build import load_manifest as load_manifest
 from dalib.synth._build import load_synthetic_table as load_synthetic_table
 from dalib.synth._build import resolve_corpus as resolve_corpus
@@ -40,6 +41,7 @@ __all__ = [
     "build_speech_corpora",
     "default_root",
     "espeak_version",
+    "is_current_build",
     "load_manifest",
     "load_synthetic_table",
     "read_synthetic",

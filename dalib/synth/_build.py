@@ -390,6 +390,21 @@ def build_speech_corpora(
     return paths
 
 
+def is_current_build(corpus_dir: str | os.PathLike[str]) -> bool:
+    """Whether a built corpus folder matches this version's definition of that corpus.
+
+    Compares the configuration hash in the folder's manifest with the hash of
+    the current full specification of the same corpus (at the manifest's
+    seed, with this eSpeak NG). A folder built by an older version of the
+    generator, or as a subset (``num_speakers`` / ``num_sentences``), is not
+    current. Raises ``FileNotFoundError`` when nothing is built there.
+    """
+    manifest = load_manifest(corpus_dir)
+    spec = resolve_corpus(manifest["name"])
+    want = _speech.spec_hash(spec, seed=manifest["seed"], espeak_ng=_espeak.espeak_version())
+    return manifest.get("config_hash") == want
+
+
 def load_synthetic_table(
     name: str,
     feature_set: str = "is09",

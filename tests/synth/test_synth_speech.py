@@ -255,3 +255,23 @@ def test_tfds_builder_reads_the_manifest_layout(tiny, tmp_path):
         assert ex["audio"].dtype == np.int16
         # stored at 16 kHz, as the corpus itself
         assert ex["audio"].size / 16000 == pytest.approx(u["duration_s"], abs=2e-3)
+
+
+def test_is_current_build_tells_stale_and_subset_builds(tiny, tmp_path):
+    from dalib.synth import _espeak, _speech, is_current_build, resolve_corpus
+
+    _root, paths = tiny
+    corpus_dir = paths["synth-casia"]
+    assert not is_current_build(corpus_dir)  # a 2-speaker subset is not the defined corpus
+    manifest = load_manifest(corpus_dir)
+    full = _speech.spec_hash(
+        resolve_corpus("C"), seed=manifest["seed"], espeak_ng=_espeak.espeak_version()
+    )
+    fake = tmp_path / "synth-casia"
+    fake.mkdir()
+    (fake / "manifest.json").write_text(json.dumps({**manifest, "config_hash": full}))
+    assert is_current_build(fake)
+    (fake / "manifest.json").write_text(json.dumps({**manifest, "config_hash": full[::-1]}))
+    assert not is_current_build(fake)  # e.g. built by an older generator
+    with pytest.raises(FileNotFoundError):
+        is_current_build(tmp_path / "nothing")
