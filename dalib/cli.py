@@ -305,6 +305,12 @@ def _finish(result, out: Path) -> int:
         if metric in result.tables:
             print(result.tables[metric].to_markdown())
             print()
+    table = result.tables.get("uar")
+    if table is not None and result.ok and len(table.methods) > 1:
+        for baseline in ("source_only", "corpus_norm"):
+            if baseline in table.methods:
+                print(table.gains_summary(baseline))
+        print()
     print(
         f"{result.ran} run(s) done, {result.skipped} already complete (skipped), "
         f"{len(result.failures)} failed; tables in {out}/results_uar.md and results_war.md"

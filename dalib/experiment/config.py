@@ -76,7 +76,8 @@ def default_config() -> ml_collections.ConfigDict:
         ``checkpoints`` (evenly spaced candidates along training), ``grid``
         (multipliers of the alignment weights, empty: the default only),
         ``validation_fraction`` (source rows held out for IWV/DEV).
-      * ``plots``: ``kinds`` to draw, ``tsne_seeds`` (t-SNE for the first
+      * ``plots``: ``kinds`` to draw, ``seeds`` (draw them for the first k
+        seeds of a run only; 0: every seed), ``tsne_seeds`` (t-SNE for the first
         k seeds only: it is the slow one), ``tsne_max_points``.
 
     Examples:
@@ -108,7 +109,7 @@ def default_config() -> ml_collections.ConfigDict:
         {"criterion": "last", "checkpoints": 5, "grid": (), "validation_fraction": 0.2}
     )
     c.plots = ml_collections.ConfigDict(
-        {"kinds": PLOT_KINDS, "tsne_seeds": 1, "tsne_max_points": 600}
+        {"kinds": PLOT_KINDS, "seeds": 0, "tsne_seeds": 1, "tsne_max_points": 600}
     )
     return c
 
@@ -333,6 +334,7 @@ def resolve_config(config: ml_collections.ConfigDict) -> ml_collections.ConfigDi
     )
     for kind in c.plots.kinds:
         _check_choice(kind, "plots.kinds entry", PLOT_KINDS)
+    _check_positive_int(c.plots.seeds, "plots.seeds", zero=True)
     _check_positive_int(c.plots.tsne_seeds, "plots.tsne_seeds", zero=True)
     _check_positive_int(c.plots.tsne_max_points, "plots.tsne_max_points")
     c.options = ml_collections.ConfigDict(resolve_options(c.method, c.options.to_dict()))

@@ -644,6 +644,9 @@ def _plots(config, run: RunDir, task: TaskData, fitted: Fitted, seed: int) -> li
     from dalib.experiment import plots
 
     kinds = tuple(config.plots.kinds)
+    limit = int(config.plots.get("seeds", 0))
+    if limit and seed >= config.first_seed + limit:
+        return []
     written = []
     mask = task.scored
     title = f"{method_label(config)} {task.name} seed {seed}"
@@ -703,7 +706,10 @@ def run_one(
     run.start()
     digest = config_hash(config)
     run.write_json("config.json", {**config.to_dict(), "seed": seed, "config_hash": digest})
-    want_tsne = "tsne" in config.plots.kinds and seed < config.first_seed + config.plots.tsne_seeds
+    limit = int(config.plots.get("seeds", 0)) or int(config.plots.tsne_seeds)
+    want_tsne = "tsne" in config.plots.kinds and seed < config.first_seed + min(
+        limit, int(config.plots.tsne_seeds)
+    )
     fitted = fit(config, task, seed, want_features=want_tsne)
     scores = score(task, fitted.predictions)
     mask = task.scored

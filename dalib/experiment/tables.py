@@ -111,6 +111,49 @@ class ResultsTable:
         text = title + "\n\n" + "\n".join(lines)
         return text + (f"\n\n{self.note}" if self.note else "")
 
+    def gains(self, baseline: str) -> list[dict[str, Any]]:
+        """Each other row's six-task average against ``baseline``'s.
+
+        ``gain`` is the difference of the averages (percentage points) and
+        ``margin`` the larger of the two seed standard deviations of the
+        average; ``beats`` is ``gain > margin``, the protocol's criterion for
+        "beats ... by more than the seed standard deviation".
+
+        Raises:
+          ValueError: ``baseline`` is not a row with a finished average.
+
+        Examples:
+          >>> recs = [{"method": m, "task": "A->B", "seed": s, "uar": u + 0.01 * s}
+          ...         for m, u in (("source_only", 0.40), ("dan", 0.45)) for s in range(3)]
+          >>> [(g["method"], round(g["gain"], 1), g["beats"])
+          ...  for g in ResultsTable(recs).gains("source_only")]
+          [('dan', 5.0, True)]
+        """
+        base_mean, base_std, base_n = self.average(baseline)
+        if baseline not in self.methods or base_n == 0:
+            raise ValueError(
+                f"no finished average for the baseline {baseline!r}; rows: {self.methods}"
+            )
+        out = []
+        for m in self.methods:
+            mean, std, n = self.average(m)
+            if m == baseline or n == 0:
+                continue
+            gain, margin = mean - base_mean, max(std, base_std)
+            out.append({"method": m, "gain": gain, "margin": margin, "beats": bool(gain > margin)})
+        return out
+
+    def gains_summary(self, baseline: str) -> str:
+        """One line: which rows beat ``baseline`` by more than the seed std (:meth:`gains`)."""
+        mean, std, _ = self.average(baseline)
+        gains = self.gains(baseline)
+        win = [g for g in gains if g["beats"]]
+        text = ", ".join(f"{g['method']} {g['gain']:+.1f} (> {g['margin']:.1f})" for g in win)
+        return (
+            f"Against {baseline} ({mean:.1f} ± {std:.1f}), {len(win)} of {len(gains)} rows gain "
+            f"more than the larger seed std of the average: {text or 'none'}."
+        )
+
     def to_csv(self) -> str:
         """CSV with separate mean, std and count columns per task."""
         buf = io.StringIO()

@@ -294,3 +294,15 @@ def test_run_pair_with_corpus_norm_normalises_per_corpus(pair, tmp_path):
     classes = _task(pair).classes
     assert [r["predicted"] for r in rows] == [classes[i] for i in ref.predictions]
     assert "corpus_norm: each corpus on its own" in (tmp_path / "results_uar.md").read_text()
+
+
+def test_plots_seeds_limits_the_drawings_to_the_first_seeds(pair, tmp_path):
+    config = tiny_config()
+    config.seeds = 2
+    config.plots.kinds = ("confusion", "curves")
+    config.plots.seeds = 1
+    assert run_pair(config, *pair, tmp_path, progress=False).ok
+    seed0, seed1 = (tmp_path / "source_only" / f"seed_{k}" for k in (0, 1))
+    assert (seed0 / "confusion.png").is_file() and (seed0 / "curves.png").is_file()
+    assert not list(seed1.glob("*.png")) and (seed1 / "COMPLETE").is_file()
+    assert json.loads((seed1 / "metrics.json").read_text())["plots"] == []

@@ -63,3 +63,25 @@ def test_war_metric_and_empty_records():
     np.testing.assert_allclose(t.cell("src", "B->E")[0], 16.0)
     with pytest.raises(ValueError, match="no finished runs"):
         tables.results_table([])
+
+
+def test_gains_against_a_baseline_use_the_larger_seed_std():
+    # Per-seed averages: base 40, 41, 42 (std 1.0); a 43, 44, 45 (+3, std 1.0);
+    # b 41.5, 41.5, 41.5 (+0.5 < 1.0); c 40, 46, 52 (+5 < std 6.0).
+    rows = {"base": [40, 41, 42], "a": [43, 44, 45], "b": [41.5] * 3, "c": [40, 46, 52]}
+    records = [
+        {"method": m, "task": t, "seed": s, "uar": v / 100}
+        for m, vals in rows.items()
+        for s, v in enumerate(vals)
+        for t in ("X->Y", "Y->X")
+    ]
+    table = tables.ResultsTable(records)
+    gains = {g["method"]: g for g in table.gains("base")}
+    assert set(gains) == {"a", "b", "c"}
+    assert gains["a"]["gain"] == pytest.approx(3.0) and gains["a"]["margin"] == pytest.approx(1)
+    assert [gains[m]["beats"] for m in "abc"] == [True, False, False]
+    assert gains["c"]["margin"] == pytest.approx(6.0)
+    line = table.gains_summary("base")
+    assert "1 of 3 rows" in line and "a +3.0 (> 1.0)" in line
+    with pytest.raises(ValueError, match="no finished average for the baseline 'zzz'"):
+        table.gains("zzz")
