@@ -161,7 +161,7 @@ def check_method(name: str) -> None:
       >>> check_method("dnn")
       Traceback (most recent call last):
       ...
-      ValueError: unknown method 'dnn' (did you mean 'dann'?); deep methods: source_only, dan, jan, dann, cdan, cdan_e, mdd, mcd, dsan, deep_coral, ida, djda, sinkhorn, deepjdot, mi_decomposition; shallow methods: svm, logreg, tca, jda, sa, coral_transform, tsrg.
+      ValueError: unknown method 'dnn' (did you mean 'dann'?); deep methods: source_only, corpus_norm, dan, jan, dann, cdan, cdan_e, mdd, mcd, dsan, deep_coral, ida, djda, sinkhorn, deepjdot, mi_decomposition; shallow methods: svm, logreg, tca, jda, sa, coral_transform, tsrg.
     """  # noqa: E501
     if name in METHODS:
         return
