@@ -706,10 +706,10 @@ def run_one(
     run.start()
     digest = config_hash(config)
     run.write_json("config.json", {**config.to_dict(), "seed": seed, "config_hash": digest})
-    limit = int(config.plots.get("seeds", 0)) or int(config.plots.tsne_seeds)
-    want_tsne = "tsne" in config.plots.kinds and seed < config.first_seed + min(
-        limit, int(config.plots.tsne_seeds)
-    )
+    tsne_seeds = int(config.plots.tsne_seeds)
+    if int(config.plots.get("seeds", 0)):
+        tsne_seeds = min(tsne_seeds, int(config.plots.seeds))
+    want_tsne = "tsne" in config.plots.kinds and seed < config.first_seed + tsne_seeds
     fitted = fit(config, task, seed, want_features=want_tsne)
     scores = score(task, fitted.predictions)
     mask = task.scored
@@ -978,21 +978,13 @@ def run_pair(
         normalize=config.data.normalize,
         target_rows=config.data.target_rows,
     )  # fails here, before any folder is written, on bad input
-
-    def load_task(_: str, c: ml_collections.ConfigDict) -> TaskData:
-        return prepare_task(
-            source,
-            target,
-            name=name,
-            classes=tuple(c.data.classes),
-            normalize=c.data.normalize,
-            target_rows=c.data.target_rows,
-        )
-
     out = Path(out)
     jobs = [(config, name, s, out / config.method / f"seed_{s}") for s in _seeds(config)]
     records, failures, skipped, ran = _sweep(
-        jobs, load_task, progress=progress, data_hashes={name: _pair_fingerprint(source, target)}
+        jobs,
+        lambda _name, _config: task,  # every job shares this config
+        progress=progress,
+        data_hashes={name: _pair_fingerprint(source, target)},
     )
     label = method_label(config)
     tables = {}
@@ -1052,6 +1044,8 @@ def _load_protocol_tables(config, out: Path) -> dict[str, Any]:
     )
 
     build_seed = int(corpora.get("synth_seed", 0))
+    if build_seed < 0:
+        raise ValueError(f"corpora.synth_seed must be >= 0, got {build_seed}")
     root = Path(corpora.synth_root) if corpora.synth_root else default_root()
     if build_seed != 0:  # build 0 sits in the root itself, others in seed_<k>/
         root = root / f"seed_{build_seed}"
@@ -1061,25 +1055,22 @@ def _load_protocol_tables(config, out: Path) -> dict[str, Any]:
         try:
             found = load_manifest(corpus_dir)["seed"]
         except FileNotFoundError:
-            found = build_seed
-        if found != build_seed:
+            found = None  # not built yet: load_synthetic_table builds it
+        if found is not None and found != build_seed:
             raise ValueError(
                 f"{corpus_dir} holds a synthetic build with seed {found}, but "
                 f"corpora.synth_seed is {build_seed}; point --synth-root at another folder "
                 "or delete that one"
             )
-        if corpus_dir.is_dir() and (corpus_dir / "manifest.json").is_file():
-            if not is_current_build(corpus_dir):
-                # A build of an older generator (or a subset): the tables would silently
-                # differ from what this version defines, so render it again.
-                print(
-                    f"dalib: {corpus_dir} was built by another version of the generator or "
-                    "as a subset; building it again",
-                    file=sys.stderr,
-                )
-                build_speech_corpora(
-                    root, seed=build_seed, corpora=[code], feature_sets=[feature_set]
-                )
+        if found is not None and not is_current_build(corpus_dir):
+            # A build of an older generator (or a subset): its tables would silently
+            # differ from what this version defines, so render it again.
+            print(
+                f"dalib: {corpus_dir} was built by another version of the generator or "
+                "as a subset; building it again",
+                file=sys.stderr,
+            )
+            build_speech_corpora(root, seed=build_seed, corpora=[code], feature_sets=[feature_set])
         data = load_synthetic_table(code, feature_set, root=root, build=True, seed=build_seed)
         if isinstance(data, Mapping):  # older dalib.synth returned a dict of arrays
             data = FeatureTable(
