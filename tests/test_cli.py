@@ -88,6 +88,7 @@ def _run(capsys, *argv):
                 "--tasks",
                 "--feature-set",
                 "--synth-root",
+                "--synth-seed",
                 "--config",
                 "--set",
                 "--selection",
