@@ -134,8 +134,9 @@ def table_fingerprint(table: Any) -> str:
     return h.hexdigest()[:16]
 
 
-def _pair_fingerprint(source: Any, target: Any) -> str:
-    return table_fingerprint(source) + ":" + table_fingerprint(target)
+def _data_hash(source_print: str, target_print: str) -> str:
+    """A run's ``data_hash``: the fingerprints of its source and target tables."""
+    return f"{source_print}:{target_print}"
 
 
 def _normalize(
@@ -984,7 +985,7 @@ def run_pair(
         jobs,
         lambda _name, _config: task,  # every job shares this config
         progress=progress,
-        data_hashes={name: _pair_fingerprint(source, target)},
+        data_hashes={name: _data_hash(table_fingerprint(source), table_fingerprint(target))},
     )
     label = method_label(config)
     tables = {}
@@ -1034,14 +1035,7 @@ def _load_protocol_tables(config, out: Path) -> dict[str, Any]:
                 corpus_to_table(corpus, root / corpus, feature_set, cache)
             tables[code] = load_table(cache)
         return tables
-    from dalib.synth import (
-        build_speech_corpora,
-        default_root,
-        is_current_build,
-        load_manifest,
-        load_synthetic_table,
-        resolve_corpus,
-    )
+    from dalib.synth import default_root, load_manifest, load_synthetic_table, resolve_corpus
 
     build_seed = int(corpora.get("synth_seed", 0))
     if build_seed < 0:
@@ -1062,15 +1056,7 @@ def _load_protocol_tables(config, out: Path) -> dict[str, Any]:
                 f"corpora.synth_seed is {build_seed}; point --synth-root at another folder "
                 "or delete that one"
             )
-        if found is not None and not is_current_build(corpus_dir):
-            # A build of an older generator (or a subset): its tables would silently
-            # differ from what this version defines, so render it again.
-            print(
-                f"dalib: {corpus_dir} was built by another version of the generator or "
-                "as a subset; building it again",
-                file=sys.stderr,
-            )
-            build_speech_corpora(root, seed=build_seed, corpora=[code], feature_sets=[feature_set])
+        # Renders the corpus again when the build is not current (older generator, subset).
         data = load_synthetic_table(code, feature_set, root=root, build=True, seed=build_seed)
         if isinstance(data, Mapping):  # older dalib.synth returned a dict of arrays
             data = FeatureTable(
@@ -1128,7 +1114,7 @@ def run_protocol(
             if code not in tables:
                 raise ValueError(f"no table for corpus {code} ({SER_CORPORA[code]})")
     prints = {code: table_fingerprint(table) for code, table in tables.items()}
-    data_hashes = {t.name: f"{prints[t.source]}:{prints[t.target]}" for t in tasks}
+    data_hashes = {t.name: _data_hash(prints[t.source], prints[t.target]) for t in tasks}
 
     def load_task(name: str, c: ml_collections.ConfigDict) -> TaskData:
         t = by_name[name]

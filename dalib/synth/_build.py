@@ -421,7 +421,10 @@ def load_synthetic_table(
       feature_set: a feature set of :func:`dalib.features.extract`.
       root: the ``out_dir`` the corpora were built in (default :func:`default_root`).
       build: build the corpus (all of it, with ``seed``) or extract the table
-        when missing; otherwise raise ``FileNotFoundError``.
+        when missing, and render it again when the folder holds a build that
+        is not current (:func:`is_current_build`: an older generator, or a
+        subset); otherwise return what is there, or raise
+        ``FileNotFoundError`` when the table is missing.
       seed: the seed of a new build; an existing build keeps its own seed.
 
     Returns:
@@ -449,7 +452,13 @@ def load_synthetic_table(
     feature_set = canonical_feature_set(feature_set)
     corpus_dir = (Path(root) if root is not None else default_root()) / spec.name
     path = corpus_dir / "features" / f"{feature_set}.npz"
-    if not path.is_file():
+    stale = build and (corpus_dir / MANIFEST).is_file() and not is_current_build(corpus_dir)
+    if stale:
+        log.warning(
+            "%s was built by another version of the generator or as a subset; building it again",
+            corpus_dir,
+        )
+    if stale or not path.is_file():
         if not build:
             raise FileNotFoundError(
                 f"{path} does not exist: build it with dalib.synth.build_speech_corpora"

@@ -275,3 +275,17 @@ def test_is_current_build_tells_stale_and_subset_builds(tiny, tmp_path):
     assert not is_current_build(fake)  # e.g. built by an older generator
     with pytest.raises(FileNotFoundError):
         is_current_build(tmp_path / "nothing")
+
+
+def test_load_synthetic_table_renders_a_build_that_is_not_current(tiny, monkeypatch):
+    # The tiny fixture is a subset build: not current. build=False returns it as it
+    # is; build=True renders the corpus again (stubbed here: a full build takes a minute).
+    root, _paths = tiny
+    calls = []
+    monkeypatch.setattr(_build, "build_speech_corpora", lambda *a, **k: calls.append((a, k)))
+    assert len(load_synthetic_table("C", root=root, build=False)) > 0 and not calls
+    load_synthetic_table("C", root=root, build=True, seed=5)
+    assert len(calls) == 1
+    args, kwargs = calls[0]
+    assert args[0] == root and kwargs["corpora"] == ["synth-casia"]
+    assert kwargs["seed"] == load_manifest(root / "synth-casia")["seed"]  # keeps its seed
