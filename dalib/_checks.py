@@ -166,3 +166,64 @@ def probs(p: ArrayLike, name: str, *, num_classes: int | None = None) -> jax.Arr
         )
     check_finite(p, name)
     return p
+
+
+# ------------------------------------------------------------- option values
+# Plain Python checks of options (not arrays), shared by the losses, the shallow
+# methods and the experiment configuration.
+
+
+def check_positive_int(value: object, name: str, *, allow_zero: bool = False) -> int:
+    """Returns ``value`` as an int; ``ValueError`` unless it is an integer >= 1 (or >= 0)."""
+    ok = isinstance(value, int | np.integer) and not isinstance(value, bool | np.bool_)
+    if not ok or value < (0 if allow_zero else 1):
+        raise ValueError(
+            f"`{name}` must be an integer {'>= 0' if allow_zero else '>= 1'}, got {value!r}."
+        )
+    return int(value)
+
+
+def check_choice(value: object, name: str, choices: Sequence[str]) -> str:
+    """Returns ``value``; ``ValueError`` listing ``choices`` unless it is one of them."""
+    if not isinstance(value, str) or value not in choices:
+        raise ValueError(f"`{name}` must be one of {list(choices)}, got {value!r}.")
+    return value
+
+
+def check_number(
+    value: object,
+    name: str,
+    *,
+    low: float | None = None,
+    high: float | None = None,
+    low_inclusive: bool = True,
+    high_inclusive: bool = True,
+    finite: bool = True,
+) -> float:
+    """Returns ``value`` as a float after checking its type, finiteness and range."""
+    ok = isinstance(value, int | float | np.integer | np.floating) and not isinstance(
+        value, bool | np.bool_
+    )
+    v = float(value) if ok else float("nan")
+    ok = ok and not (finite and not np.isfinite(v)) and not np.isnan(v)
+    if ok and low is not None:
+        ok = v >= low if low_inclusive else v > low
+    if ok and high is not None:
+        ok = v <= high if high_inclusive else v < high
+    if not ok:
+        bounds = []
+        if low is not None:
+            bounds.append(f"{'>=' if low_inclusive else '>'} {low}")
+        if high is not None:
+            bounds.append(f"{'<=' if high_inclusive else '<'} {high}")
+        what = "a finite number" if finite else "a number"
+        raise ValueError(
+            f"`{name}` must be {what}{' ' + ' and '.join(bounds) if bounds else ''}, "
+            f"got {value!r}."
+        )
+    return v
+
+
+def check_positive(value: object, name: str, *, allow_zero: bool = False) -> float:
+    """Returns ``value`` as a float; ``ValueError`` unless it is finite and > 0 (or >= 0)."""
+    return check_number(value, name, low=0.0, low_inclusive=allow_zero)

@@ -41,7 +41,8 @@ class FeatureTable:
 
     Attributes:
       features: ``[N, D]`` float32.
-      labels: ``[N]`` class names (strings, e.g. ``"angry"``).
+      labels: ``[N]`` class names (strings, e.g. ``"angry"``); ``""`` marks an
+        unlabelled row (a target table may have some or only unlabelled rows).
       speakers: ``[N]`` speaker ids, or ``None``.
       subjects: ``[N]`` subject ids (video corpora), or ``None``.
       files: ``[N]`` utterance ids, or ``None``.
@@ -62,8 +63,13 @@ class FeatureTable:
 
     @property
     def classes(self) -> list[str]:
-        """The class names present, sorted."""
-        return sorted(set(self.labels.tolist()))
+        """The class names present (unlabelled rows aside), sorted."""
+        return sorted(set(self.labels.tolist()) - {""})
+
+    @property
+    def labelled(self) -> np.ndarray:
+        """Boolean mask of the labelled rows."""
+        return self.labels != ""
 
 
 def _validate(
@@ -91,7 +97,7 @@ def _validate(
             f"{rows.size} rows (first rows: {rows[:10].tolist()}); clean or drop them."
         )
     n = feats.shape[0]
-    labels = np.asarray(labels)
+    labels = np.full(n, "", dtype=str) if labels is None else np.asarray(labels)
     if labels.ndim != 1 or labels.shape[0] != n:
         raise TableError(
             f"{source}: `labels` must have one entry per row of `features`, got shapes "
@@ -105,9 +111,7 @@ def _validate(
             f"{labels.dtype}; map class indices to names first, so that corpora can be matched "
             "by name."
         )
-    labels = labels.astype(str)
-    if np.any(np.char.str_len(labels) == 0):
-        raise TableError(f"{source}: `labels` holds empty class names.")
+    labels = labels.astype(str)  # "": an unlabelled row
     extra = {}
     for key in _OPTIONAL:
         value = optional.get(key)
@@ -134,7 +138,7 @@ def _validate(
 def save_table(
     path: str | os.PathLike[str],
     features: ArrayLike,
-    labels: Sequence[str] | np.ndarray,
+    labels: Sequence[str] | np.ndarray | None,
     speakers: Sequence[str] | np.ndarray | None = None,
     files: Sequence[str] | np.ndarray | None = None,
     *,
@@ -247,12 +251,11 @@ def _load_npz(path: Path) -> FeatureTable:
         ) from err
     with data:
         keys = set(data.files)
-        missing = [k for k in ("features", "labels") if k not in keys]
-        if missing:
+        if "features" not in keys:
             raise TableError(
-                f"{path}: no {' or '.join(repr(k) for k in missing)} array; a feature table "
-                f"needs 'features' [N, D] and 'labels' [N] (optional: "
-                f"{', '.join(_OPTIONAL)}, feature_names, meta). Keys found: {sorted(keys)}."
+                f"{path}: no 'features' array; a feature table needs 'features' [N, D] and, "
+                f"for labelled rows, 'labels' [N] (optional: {', '.join(_OPTIONAL)}, "
+                f"feature_names, meta). Keys found: {sorted(keys)}."
             )
         try:
             arrays = {k: data[k] for k in keys}
@@ -262,7 +265,7 @@ def _load_npz(path: Path) -> FeatureTable:
     table = _validate(
         str(path),
         arrays["features"],
-        arrays["labels"],
+        arrays.get("labels"),
         {k: arrays.get(k) for k in _OPTIONAL},
         arrays.get("feature_names"),
     )
@@ -293,10 +296,6 @@ def _load_csv(path: Path) -> FeatureTable:
             )
         else:
             fields[field] = j
-    if "labels" not in fields:
-        raise TableError(
-            f"{path}: no 'label' column; the header must name it (found {header[:8]}...)."
-        )
     if not feature_cols:
         raise TableError(f"{path}: no feature columns besides {sorted(fields)}.")
     bad = [i + 2 for i, r in enumerate(body) if len(r) != len(header)]
@@ -315,7 +314,7 @@ def _load_csv(path: Path) -> FeatureTable:
     table = _validate(
         str(path),
         features,
-        np.array(columns.pop("labels"), dtype=str),
+        np.array(columns.pop("labels"), dtype=str) if "labels" in columns else None,
         columns,
         [header[j] for j in feature_cols],
     )
@@ -351,6 +350,10 @@ def load_table(path: str | os.PathLike[str]) -> FeatureTable:
       ((2, 3), ('a', 'b', 'c'))
     """
     path = Path(path)
+    if path.is_dir():
+        raise IsADirectoryError(
+            f"feature table {path} is a folder; pass the .npz or .csv file inside it."
+        )
     if not path.is_file():
         raise FileNotFoundError(f"feature table {path} does not exist.")
     suffix = path.suffix.lower()

@@ -1,26 +1,28 @@
-"""Cross-corpus experiments: protocols, methods, the runner, results tables and plots.
+"""Cross-corpus experiments: protocols and methods as data, one training loop, honest scoring.
 
-* :func:`run_pair` — one method on one source -> target pair of feature tables,
-  every seed; :func:`run_protocol` — every task of the cross-corpus SER
-  protocol (B = EmoDB, E = eNTERFACE'05, C = CASIA, or their synthetic
-  stand-ins) for every method and seed. Both resume interrupted sweeps.
-* :data:`METHODS` — the method names of the command line (deep and shallow);
-  :func:`method_defaults` their options; :func:`default_config` /
-  :func:`protocol_config` the experiment configurations.
-* Honest evaluation by construction: training sees a :class:`dalib.train.Batch`
-  (no target labels), the default is a fixed budget (last checkpoint),
-  label-free selection is optional, and oracle selection is labelled
-  ``ORACLE (target labels)`` wherever it appears.
-* :class:`ResultsTable`, :class:`RunDir`, :mod:`~dalib.experiment.plots`: the
-  paper-style tables, the run folders, the figures.
+The layers, bottom up:
 
-The ``dalib`` command line (:mod:`dalib.cli`) is a thin layer over these.
+* :mod:`~dalib.experiment.registry` — one entry per method (family, defaults,
+  description, reference, how to build it); :func:`register` adds one.
+* :mod:`~dalib.experiment.protocols` — a :class:`Protocol` is a value (domains,
+  tasks, class sets, feature set, metrics, table sources); :data:`SER` is one.
+* :class:`RunSpec` — a config unpacked once into frozen, typed sections.
+* :func:`prepare_task` — a :class:`Task` whose :attr:`Task.adapt`
+  (:class:`AdaptData`) holds all that fitting may see; target labels stay
+  apart for :func:`score`.
+* :func:`fit_method` — deep methods train through :func:`dalib.train.run_steps`;
+  shallow ones through :mod:`dalib.shallow`; optional label-free selection.
+* :func:`run_one`, :func:`run_pair`, :func:`run_protocol` — runs and sweeps
+  with resume; :class:`ResultsTable` and :mod:`~dalib.experiment.plots`.
+* :func:`predict` — a saved deep model on new rows (``dalib predict``).
+
+Honest evaluation by construction: the default is a fixed budget (last
+checkpoint); the oracle criterion, which reads target labels, runs only when
+asked for by name and is labelled ``ORACLE (target labels)`` wherever it appears.
 """
 
+from dalib.experiment import registry
 from dalib.experiment.config import (
-    NORMALIZE,
-    SELECTION_CRITERIA,
-    TARGET_ROWS,
     apply_overrides,
     config_hash,
     default_config,
@@ -28,91 +30,99 @@ from dalib.experiment.config import (
     protocol_config,
     resolve_config,
 )
-from dalib.experiment.methods import (
-    DEEP_METHODS,
-    METHODS,
-    SHALLOW_METHODS,
-    DeepModel,
-    build_deep,
-    check_method,
-    is_deep,
-    method_defaults,
-    method_normalize,
-    resolve_options,
-)
+from dalib.experiment.fitting import Fitted, build_trainer, fit_method
+from dalib.experiment.model import Prediction, predict, save_model
 from dalib.experiment.outputs import RunDir, atomic_write_text, to_jsonable
 from dalib.experiment.plots import plot_confusion, plot_curves, plot_tsne, tsne_embedding
 from dalib.experiment.protocols import (
+    PROTOCOLS,
+    SER,
     SER_CORPORA,
     SER_TASKS,
     ClassMapping,
-    Task,
+    CorporaSpec,
+    Protocol,
+    ProtocolTask,
+    get_protocol,
+    load_protocol_tables,
     map_classes,
+    register_protocol,
     ser_tasks,
 )
-from dalib.experiment.runner import (
+from dalib.experiment.registry import DeepContext, DeepParts, Method, register
+from dalib.experiment.spec import (
+    NORMALIZE,
     ORACLE_LABEL,
+    PLOT_KINDS,
+    SELECTION_CRITERIA,
+    TARGET_ROWS,
+    RunSpec,
+)
+from dalib.experiment.sweep import (
     ConfigMismatchError,
-    Fitted,
     RunFailure,
     SweepResult,
-    TaskData,
-    fit,
-    method_label,
-    prepare_task,
     run_one,
     run_pair,
     run_protocol,
     score,
-    table_fingerprint,
     write_tables,
 )
 from dalib.experiment.tables import ResultsTable, results_table
+from dalib.experiment.task import AdaptData, Task, prepare_task, table_fingerprint
 
 __all__ = [
-    "DEEP_METHODS",
-    "METHODS",
     "NORMALIZE",
     "ORACLE_LABEL",
+    "PLOT_KINDS",
+    "PROTOCOLS",
     "SELECTION_CRITERIA",
+    "SER",
     "SER_CORPORA",
     "SER_TASKS",
-    "SHALLOW_METHODS",
     "TARGET_ROWS",
+    "AdaptData",
     "ClassMapping",
     "ConfigMismatchError",
-    "DeepModel",
+    "CorporaSpec",
+    "DeepContext",
+    "DeepParts",
     "Fitted",
+    "Method",
+    "Prediction",
+    "Protocol",
+    "ProtocolTask",
     "ResultsTable",
     "RunDir",
     "RunFailure",
+    "RunSpec",
     "SweepResult",
     "Task",
-    "TaskData",
     "apply_overrides",
     "atomic_write_text",
-    "build_deep",
-    "check_method",
+    "build_trainer",
     "config_hash",
     "default_config",
-    "fit",
-    "is_deep",
+    "fit_method",
+    "get_protocol",
     "load_config_file",
+    "load_protocol_tables",
     "map_classes",
-    "method_defaults",
-    "method_label",
-    "method_normalize",
     "plot_confusion",
     "plot_curves",
     "plot_tsne",
+    "predict",
     "prepare_task",
     "protocol_config",
+    "register",
+    "register_protocol",
+    "registry",
     "resolve_config",
-    "resolve_options",
     "results_table",
     "run_one",
     "run_pair",
     "run_protocol",
+    "save_model",
     "score",
     "ser_tasks",
     "table_fingerprint",

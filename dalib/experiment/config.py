@@ -12,9 +12,7 @@ what a run writes to ``config.json`` and what identifies it on resume.
 from __future__ import annotations
 
 import ast
-import hashlib
 import importlib.util
-import json
 import sys
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -22,8 +20,11 @@ from typing import Any
 
 import ml_collections
 
+from dalib.experiment.spec import NORMALIZE, PLOT_KINDS, SELECTION_CRITERIA, TARGET_ROWS, RunSpec
+
 __all__ = [
     "NORMALIZE",
+    "PLOT_KINDS",
     "SELECTION_CRITERIA",
     "TARGET_ROWS",
     "apply_overrides",
@@ -34,26 +35,6 @@ __all__ = [
     "resolve_config",
 ]
 
-#: Label-free z-normalisation of the features. ``pooled`` (default): one affine
-#: map for both domains from the statistics of source and target together
-#: (scales the features, aligns nothing); ``source``: the source's statistics
-#: for both; ``domain``: each table with its own statistics, and ``speaker``:
-#: each speaker of each table with its own (these two already align the
-#: domains' first two moments per feature: an adaptation in themselves);
-#: ``none``: raw values.
-NORMALIZE = ("pooled", "source", "domain", "speaker", "none")
-#: Which target rows the adaptation sees: ``shared`` those of the shared classes
-#: (the published protocols' target set), ``all`` every row (nothing about the
-#: target is selected by label; scoring still uses the shared classes only).
-TARGET_ROWS = ("shared", "all")
-#: ``last`` = fixed budget, last checkpoint (the default); label-free criteria of
-#: :mod:`dalib.selection`; ``oracle`` reads target labels and is labelled so.
-SELECTION_CRITERIA = ("last", "iwv", "dev", "snd", "entropy", "oracle")
-PLOT_KINDS = ("tsne", "confusion", "curves")
-
-# Fields that do not change what one run computes (excluded from its identity).
-_NOT_IN_HASH = ("seeds", "first_seed", "plots", "methods", "tasks", "protocol", "corpora")
-
 
 def default_config() -> ml_collections.ConfigDict:
     """Every field of a single-pair run (``dalib run``), with its default.
@@ -61,7 +42,9 @@ def default_config() -> ml_collections.ConfigDict:
     Returns:
       A ``ConfigDict``:
 
-      * ``method``: a name of :data:`dalib.experiment.METHODS`.
+      * ``method``: a registered method (``dalib methods``, :mod:`dalib.experiment.registry`).
+      * ``save_model``: deep runs save their trained model into ``model/`` for
+        ``dalib predict`` (default on for single runs, off in protocol sweeps).
       * ``seeds`` / ``first_seed``: seeds ``first_seed .. first_seed + seeds - 1``.
       * ``data``: ``normalize`` (:data:`NORMALIZE`), ``target_rows``
         (:data:`TARGET_ROWS`), ``classes`` (restrict to these class names;
@@ -87,11 +70,10 @@ def default_config() -> ml_collections.ConfigDict:
     """
     c = ml_collections.ConfigDict()
     c.method = "source_only"
+    c.save_model = True  # deep runs save their model (dalib predict)
     c.seeds = 3
     c.first_seed = 0
-    c.data = ml_collections.ConfigDict(
-        {"normalize": "pooled", "target_rows": "shared", "classes": ()}
-    )
+    c.data = ml_collections.ConfigDict({"normalize": "pooled", "target_rows": "all", "classes": ()})
     c.model = ml_collections.ConfigDict({"hidden": (256, 128), "dropout": 0.1})
     c.train = ml_collections.ConfigDict(
         {
@@ -128,6 +110,8 @@ def protocol_config() -> ml_collections.ConfigDict:
       ('source_only', 'dan', 'dann', 'dsan', 'deep_coral', 'svm', 'tca')
     """
     c = default_config()
+    c.data.target_rows = "shared"  # the published protocols' closed-set convention
+    c.save_model = False
     c.protocol = "ser"
     c.methods = ("source_only", "dan", "dann", "dsan", "deep_coral", "svm", "tca")
     c.tasks = ()
@@ -167,6 +151,15 @@ def load_config_file(path: str | Path) -> ml_collections.ConfigDict:
         spec = importlib.util.spec_from_file_location(f"_dalib_config_{path.stem}", path)
         module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)
+    except SyntaxError as err:
+        raise ValueError(
+            f"config file {path} has a syntax error at line {err.lineno}: {err.msg}: "
+            f"{(err.text or '').strip()!r}"
+        ) from None
+    except Exception as err:
+        raise ValueError(
+            f"config file {path} failed while loading: {type(err).__name__}: {err}"
+        ) from err
     finally:
         for entry in added:
             sys.path.remove(entry)
@@ -260,35 +253,10 @@ def apply_overrides(
 # ------------------------------------------------------------------------- validation
 
 
-def _check_choice(value: Any, name: str, choices: tuple) -> None:
-    if value not in choices:
-        raise ValueError(f"config {name}={value!r} is not one of {list(choices)}.")
-
-
-def _check_positive_int(value: Any, name: str, *, zero: bool = False) -> None:
-    ok = (
-        isinstance(value, int)
-        and not isinstance(value, bool)
-        and (value >= 0 if zero else value > 0)
-    )
-    if not ok:
-        raise ValueError(
-            f"config {name} must be an integer {'>= 0' if zero else '>= 1'}, got {value!r}."
-        )
-
-
-def _check_number(
-    value: Any, name: str, lo: float, hi: float | None = None, *, open_lo=False
-) -> None:
-    ok = isinstance(value, int | float) and not isinstance(value, bool)
-    ok = ok and (value > lo if open_lo else value >= lo) and (hi is None or value <= hi)
-    if not ok:
-        bound = f"{'>' if open_lo else '>='} {lo}" + (f" and <= {hi}" if hi is not None else "")
-        raise ValueError(f"config {name} must be a number {bound}, got {value!r}.")
-
-
 def resolve_config(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
     """Checks every field and fills ``options`` with the method's defaults.
+
+    The typed form of the same is :meth:`dalib.experiment.RunSpec.from_config`.
 
     Returns:
       A new ConfigDict whose ``options`` hold every option of ``config.method``.
@@ -303,47 +271,9 @@ def resolve_config(config: ml_collections.ConfigDict) -> ml_collections.ConfigDi
       >>> resolve_config(c).options.weight
       1.0
     """
-    from dalib.experiment.methods import check_method, method_normalize, resolve_options
-
-    c = ml_collections.ConfigDict(config.to_dict())
-    check_method(c.method)
-    _check_positive_int(c.seeds, "seeds")
-    _check_positive_int(c.first_seed, "first_seed", zero=True)
-    _check_choice(c.data.normalize, "data.normalize", NORMALIZE)
-    c.data.normalize = method_normalize(c.method, c.data.normalize)
-    _check_choice(c.data.target_rows, "data.target_rows", TARGET_ROWS)
-    c.data.classes = tuple(str(x) for x in c.data.classes)
-    hidden = tuple(c.model.hidden)
-    if not hidden or any(not isinstance(h, int) or h < 2 for h in hidden):
-        raise ValueError(f"config model.hidden must be layer sizes >= 2, got {hidden!r}.")
-    _check_number(c.model.dropout, "model.dropout", 0.0, 0.95)
-    _check_positive_int(c.train.steps, "train.steps")
-    _check_positive_int(c.train.batch_size, "train.batch_size")
-    _check_number(c.train.learning_rate, "train.learning_rate", 0.0, open_lo=True)
-    _check_number(c.train.weight_decay, "train.weight_decay", 0.0)
-    _check_number(c.train.ramp_gamma, "train.ramp_gamma", 0.0, open_lo=True)
-    _check_positive_int(c.train.log_every, "train.log_every")
-    _check_choice(c.selection.criterion, "selection.criterion", SELECTION_CRITERIA)
-    _check_positive_int(c.selection.checkpoints, "selection.checkpoints")
-    grid = tuple(float(g) for g in c.selection.grid)
-    for g in grid:
-        _check_number(g, "selection.grid entries", 0.0, open_lo=True)
-    c.selection.grid = grid
-    _check_number(
-        c.selection.validation_fraction, "selection.validation_fraction", 0.0, 0.5, open_lo=True
-    )
-    for kind in c.plots.kinds:
-        _check_choice(kind, "plots.kinds entry", PLOT_KINDS)
-    _check_positive_int(c.plots.seeds, "plots.seeds", zero=True)
-    _check_positive_int(c.plots.tsne_seeds, "plots.tsne_seeds", zero=True)
-    _check_positive_int(c.plots.tsne_max_points, "plots.tsne_max_points")
-    c.options = ml_collections.ConfigDict(resolve_options(c.method, c.options.to_dict()))
-    return c
+    return ml_collections.ConfigDict(RunSpec.from_config(config).config)
 
 
 def config_hash(config: ml_collections.ConfigDict | Mapping[str, Any]) -> str:
-    """A short hash of everything in a resolved config that changes a run's results."""
-    data = config.to_dict() if isinstance(config, ml_collections.ConfigDict) else dict(config)
-    data = {k: v for k, v in data.items() if k not in _NOT_IN_HASH}
-    text = json.dumps(data, sort_keys=True, default=list)
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
+    """A short hash of everything in a config that changes a run's results."""
+    return RunSpec.from_config(config).hash

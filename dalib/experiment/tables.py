@@ -22,7 +22,9 @@ class ResultsTable:
 
     Args:
       records: dicts with at least ``method``, ``task``, ``seed`` and the metric.
-      metric: the key to tabulate (``"uar"`` or ``"war"``), values in [0, 1].
+      metric: the key to tabulate (``"uar"`` or ``"war"``), values in [0, 1];
+        ``None`` marks a finished run with no labelled target row (shown as
+        ``unscored``).
       methods: row order (default: order of first appearance).
       tasks: column order (default: order of first appearance).
       note: a line printed under the table (e.g. how models were selected).
@@ -47,7 +49,11 @@ class ResultsTable:
         self.tasks = list(tasks) if tasks else list(dict.fromkeys(r["task"] for r in records))
         # values[method][task][seed] = metric
         self.values: dict[str, dict[str, dict[int, float]]] = {}
+        self.unscored: set[tuple[str, str]] = set()  # finished runs with nothing to score
         for r in records:
+            if r.get(metric) is None:
+                self.unscored.add((r["method"], r["task"]))
+                continue
             self.values.setdefault(r["method"], {}).setdefault(r["task"], {})[int(r["seed"])] = (
                 float(r[metric])
             )
@@ -76,14 +82,18 @@ class ResultsTable:
     def rows(self) -> list[list[str]]:
         """Header and body rows as strings (``mean ± std``)."""
 
-        def fmt(mean: float, std: float, count: int) -> str:
+        def fmt(mean: float, std: float, count: int, unscored: bool = False) -> str:
             if count == 0:
-                return "–"
+                return "unscored" if unscored else "–"
             return f"{mean:.1f} ± {std:.1f}" if count > 1 else f"{mean:.1f}"
 
         header = ["method", *self.tasks, "average"]
         body = [
-            [m, *(fmt(*self.cell(m, t)) for t in self.tasks), fmt(*self.average(m))]
+            [
+                m,
+                *(fmt(*self.cell(m, t), (m, t) in self.unscored) for t in self.tasks),
+                fmt(*self.average(m), any((m, t) in self.unscored for t in self.tasks)),
+            ]
             for m in self.methods
         ]
         return [header, *body]

@@ -33,9 +33,11 @@ from dalib.train._network import (
 )
 from dalib.train._parallel import DataParallel, data_mesh, data_parallel
 from dalib.train._terms import (
+    BNM,
     CORAL,
     JMMD,
     LMMD,
+    MCC,
     MMD,
     ClassifierDiscrepancy,
     ConditionalAdversarial,
@@ -47,14 +49,17 @@ from dalib.train._terms import (
     Term,
     weight_at,
 )
-from dalib.train._trainer import MODES, Trainer, TrainState, make_trainer  # noqa: F401
+from dalib.train._trainer import MODES, Trainer, TrainState, make_trainer
 
 __all__ = [
+    "BNM",
     "CORAL",
     "IDA",
     "JMMD",
     "LMMD",
+    "MCC",
     "MMD",
+    "MODES",
     "Batch",
     "CLUBSplit",
     "ClassifierDiscrepancy",

@@ -12,6 +12,7 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.typing import ArrayLike
 
 __all__ = ["Batch", "check_batch", "sample_batch"]
 
@@ -76,7 +77,13 @@ def check_batch(batch: Batch, name: str = "batch") -> None:
         )
 
 
-def sample_batch(data: Batch, key: jax.Array, *, batch_size: int | tuple[int, int]) -> Batch:
+def sample_batch(
+    data: Batch,
+    key: jax.Array,
+    *,
+    batch_size: int | tuple[int, int],
+    counts: tuple[ArrayLike, ArrayLike] | None = None,
+) -> Batch:
     """Draws a minibatch from a training set, uniformly with replacement.
 
     Source and target indices come from independent streams of ``key``, so the
@@ -87,6 +94,10 @@ def sample_batch(data: Batch, key: jax.Array, *, batch_size: int | tuple[int, in
       data: the whole training set as a :class:`Batch`.
       key: PRNG key.
       batch_size: ``b`` for both domains, or ``(n, m)``.
+      counts: ``(n_rows, m_rows)``, the number of real source and target rows
+        when ``data`` is padded with extra rows (may be traced, so one compiled
+        program serves data sets of different sizes padded to one shape); rows
+        past them are never drawn. Default: every row.
 
     Returns:
       A :class:`Batch` with ``n`` source and ``m`` target samples.
@@ -102,9 +113,11 @@ def sample_batch(data: Batch, key: jax.Array, *, batch_size: int | tuple[int, in
     n, m = (batch_size, batch_size) if isinstance(batch_size, int) else batch_size
     if n < 1 or m < 1:
         raise ValueError(f"`batch_size` must be positive, got {batch_size!r}.")
+    if counts is None:
+        counts = (np.shape(data.source_inputs)[0], np.shape(data.target_inputs)[0])
     k_s, k_t = jax.random.split(key)
-    i = jax.random.randint(k_s, (n,), 0, np.shape(data.source_inputs)[0])
-    j = jax.random.randint(k_t, (m,), 0, np.shape(data.target_inputs)[0])
+    i = jax.random.randint(k_s, (n,), 0, counts[0])
+    j = jax.random.randint(k_t, (m,), 0, counts[1])
     return Batch(
         jnp.take(data.source_inputs, i, axis=0),
         jnp.take(data.source_labels, i, axis=0),

@@ -18,6 +18,7 @@ from typing import Any
 
 import jax
 import numpy as np
+from jax.typing import ArrayLike
 
 from dalib.train._batch import Batch, check_batch, sample_batch
 from dalib.train._trainer import Trainer, TrainState
@@ -38,6 +39,7 @@ def run_steps(
     *,
     num_steps: int,
     batch_size: int | tuple[int, int],
+    counts: tuple[ArrayLike, ArrayLike] | None = None,
 ) -> tuple[TrainState, dict]:
     """Runs ``num_steps`` steps from ``state`` as one ``lax.scan``.
 
@@ -52,6 +54,8 @@ def run_steps(
       key: the run's key (the same for every call of one run).
       num_steps: steps to run (static).
       batch_size: per-domain batch size, ``b`` or ``(n, m)``.
+      counts: the real source and target row counts of a padded ``data`` (see
+        :func:`sample_batch`); default: every row.
 
     Returns:
       ``(state, metrics)`` with every metric stacked over the steps: ``[num_steps]``.
@@ -60,7 +64,9 @@ def run_steps(
     _, k_data, k_step = _split_run_key(key)
 
     def body(state: TrainState, _):
-        batch = sample_batch(data, jax.random.fold_in(k_data, state.step), batch_size=batch_size)
+        batch = sample_batch(
+            data, jax.random.fold_in(k_data, state.step), batch_size=batch_size, counts=counts
+        )
         return trainer.step(state, batch, k_step)
 
     return jax.lax.scan(body, state, None, length=num_steps)

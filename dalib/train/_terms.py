@@ -264,6 +264,31 @@ class Entropy(Term):
         return jnp.mean(losses.entropy(out.target_logits)), {}
 
 
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class BNM(Term):
+    """Batch nuclear-norm maximisation on the target predictions (:func:`dalib.losses.bnm`)."""
+
+    default_name = "bnm"
+
+    def __call__(self, out, params, key):
+        return losses.bnm(out.target_logits), {}
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class MCC(Term):
+    """Minimum class confusion on the target predictions (:func:`dalib.losses.mcc`).
+
+    Attributes:
+      temperature: the softmax temperature of MCC (2.5 in the paper).
+    """
+
+    temperature: float = 2.5
+    default_name = "mcc"
+
+    def __call__(self, out, params, key):
+        return losses.mcc(out.target_logits, temperature=self.temperature), {}
+
+
 # -------------------------------------------------------------- adversarial
 
 

@@ -1,0 +1,408 @@
+"""Fitting one method on one task for one seed: deep through :mod:`dalib.train`, or shallow.
+
+:func:`fit_method` receives an :class:`~dalib.experiment.AdaptData` (source
+features and labels, target features: no target label) and returns a
+:class:`Fitted` with the predictions for every target row. Deep methods train
+with :func:`dalib.train.run_steps` — the same scanned loop users call — on data
+padded to a multiple of 256 rows with the real row counts passed as traced
+values, so one compiled program serves every task and seed of a method.
+Optional label-free model selection over checkpoints and weight multipliers
+uses :func:`dalib.selection.select`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import functools
+import json
+import math
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from flax import nnx
+
+from dalib import ops
+from dalib.experiment.registry import DeepContext
+from dalib.experiment.spec import RunSpec
+from dalib.experiment.task import AdaptData
+
+__all__ = ["Fitted", "build_trainer", "fit_method"]
+
+_BUCKET = 256  # data arrays are padded to a multiple of this: one compile serves many tasks
+
+
+@dataclasses.dataclass
+class Fitted:
+    """What :func:`fit_method` returns (no target label went into any of it).
+
+    Attributes:
+      predictions: ``[m]`` predicted class index of every target row.
+      scores: ``[m, C]`` class probabilities (deep, ``logreg``) or decision values (``svm``).
+      score_kind: ``"probability"`` or ``"decision"``.
+      history: training curves ``{name: [values]}`` with a ``step`` entry (deep only).
+      selection: the selection record (criterion, candidates, chosen).
+      features: ``(source [n, k], target [m, k])`` features after adaptation, or ``None``.
+      fit_seconds: wall time of the fit (the first run of a method includes compilation).
+      params: the trained parameters (deep methods), for saving the model.
+      weight_scale: the alignment-weight multiplier of the chosen model.
+      extras: method-specific results to record (e.g. learned region weights).
+    """
+
+    predictions: np.ndarray
+    scores: np.ndarray
+    score_kind: str
+    history: dict[str, list[float]]
+    selection: dict[str, Any]
+    features: tuple[np.ndarray, np.ndarray] | None
+    fit_seconds: float
+    params: Any = None
+    weight_scale: float = 1.0
+    extras: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+
+def _pad(x: np.ndarray) -> np.ndarray:
+    rows = max(_BUCKET, -(-x.shape[0] // _BUCKET) * _BUCKET)
+    out = np.zeros((rows, *x.shape[1:]), dtype=x.dtype)
+    out[: x.shape[0]] = x
+    return out
+
+
+def build_trainer(spec: RunSpec, in_features: int, num_classes: int, weight_scale: float = 1.0):
+    """The :class:`dalib.train.Trainer` of a deep method (encoder, classifier, terms, optimizer)."""
+    return _program(spec, in_features, num_classes, weight_scale).trainer
+
+
+class _Program:
+    """A deep method's trainer and its jitted functions, shared by every task and seed."""
+
+    def __init__(self, spec: RunSpec, in_features: int, num_classes: int, weight_scale: float):
+        from dalib import train as T
+        from dalib.nn import MLPEncoder
+
+        hidden, dropout = spec.model.hidden, spec.model.dropout
+        t = spec.train
+        schedule = ops.dann_schedule(total_steps=t.steps, gamma=t.ramp_gamma) if t.ramp else None
+
+        def weight(value: float):
+            value = float(value) * weight_scale
+            if schedule is None:
+                return value
+            return lambda step: value * schedule(step)
+
+        d = int(hidden[-1])
+        ctx = DeepContext(dict(spec.options), d, num_classes, weight)
+        parts = spec.entry.build(ctx)
+        classifier = parts.classifier or T.from_nnx(
+            lambda rngs: nnx.Linear(d, num_classes, rngs=rngs)
+        )
+        b = t.batch_size
+        example = T.Batch(
+            jnp.zeros((b, in_features), jnp.float32),
+            jnp.zeros((b,), jnp.int32),
+            jnp.zeros((b, in_features), jnp.float32),
+        )
+        self.trainer = trainer = T.make_trainer(
+            encoder=T.from_nnx(
+                lambda rngs: MLPEncoder(in_features, hidden, dropout=dropout, rngs=rngs)
+            ),
+            classifier=classifier,
+            optimizer=optax.adamw(t.learning_rate, weight_decay=t.weight_decay),
+            terms=parts.terms,
+            example_batch=example,
+        )
+        self.batch_size = b
+        self.init = jax.jit(trainer.init)
+        self.run_steps = jax.jit(
+            functools.partial(T.run_steps, trainer), static_argnames=("num_steps", "batch_size")
+        )
+        self.forward = jax.jit(lambda params, x: trainer.forward(params, x))
+
+
+_PROGRAMS: dict[tuple, _Program] = {}
+
+
+def _program(spec: RunSpec, in_features: int, num_classes: int, weight_scale: float) -> _Program:
+    key = (
+        spec.method,
+        json.dumps(dict(spec.options), sort_keys=True, default=list),
+        spec.model,
+        spec.train,
+        in_features,
+        num_classes,
+        weight_scale,
+    )
+    if key not in _PROGRAMS:
+        if len(_PROGRAMS) > 8:
+            _PROGRAMS.clear()
+        _PROGRAMS[key] = _Program(spec, in_features, num_classes, weight_scale)
+    return _PROGRAMS[key]
+
+
+def _history(metrics: Mapping[str, np.ndarray], every: int) -> dict[str, list]:
+    """Means over windows of ``every`` steps; ``step`` is each window's last step."""
+    arrays = {k: np.asarray(v, dtype=np.float64) for k, v in metrics.items()}
+    length = len(next(iter(arrays.values()))) if arrays else 0
+    starts = range(0, length, every)
+    out: dict[str, list] = {"step": [min(s + every, length) for s in starts]}
+    for name in sorted(arrays):
+        out[name] = [float(arrays[name][s : s + every].mean()) for s in starts]
+    return out
+
+
+def _stratified_holdout(labels: np.ndarray, fraction: float, seed: int) -> np.ndarray:
+    """Boolean mask of held-out source rows: ``fraction`` of each class (at least one)."""
+    rng = np.random.default_rng(seed)
+    held = np.zeros(len(labels), dtype=bool)
+    for c in np.unique(labels):
+        rows = np.flatnonzero(labels == c)
+        if len(rows) < 3:
+            continue
+        k = max(1, round(fraction * len(rows)))
+        held[rng.permutation(rows)[:k]] = True
+    return held
+
+
+def _safe_probs(p: np.ndarray) -> np.ndarray:
+    p = np.clip(np.asarray(p, dtype=np.float64), 1e-12, 1.0)
+    return p / p.sum(axis=1, keepdims=True)
+
+
+def _criterion_score(
+    criterion: str,
+    *,
+    target_probs: np.ndarray,
+    val: tuple | None,
+    oracle_labels: np.ndarray | None,
+    seed: int,
+) -> float:
+    """The value of a selection criterion for one candidate (see :mod:`dalib.selection`)."""
+    from dalib import selection
+
+    if criterion == "snd":
+        return float(selection.snd(target_probs))
+    if criterion == "entropy":
+        return float(selection.prediction_entropy(target_probs))
+    if criterion in ("iwv", "dev"):
+        train_features, target_features, val_features, (val_probs, val_labels) = val
+        if len(val_labels) == 0:
+            raise ValueError(
+                f"selection {criterion!r} holds out part of each source class for validation, "
+                "but every class has fewer than 3 source rows; use selection.criterion=last"
+            )
+        weights = selection.importance_weights(
+            train_features, target_features, evaluate_at=val_features, seed=seed
+        )
+        losses = selection.cross_entropy_losses(_safe_probs(val_probs), val_labels)
+        return float(getattr(selection, criterion)(losses, weights))
+    # oracle: the one place outside scoring that reads target labels, reached only
+    # when the user asked for oracle selection by name.
+    scored = oracle_labels >= 0
+    return float(selection.oracle_target_accuracy(oracle_labels[scored], target_probs[scored]))
+
+
+def _check_diverged(chunk: Mapping[str, np.ndarray], offset: int, spec: RunSpec) -> None:
+    """Raises naming the first step whose loss is not finite."""
+    loss = np.asarray(chunk["loss"])
+    bad = np.flatnonzero(~np.isfinite(loss))
+    if bad.size:
+        step = offset + int(bad[0]) + 1
+        raise FloatingPointError(
+            f"training diverged at step {step} of {spec.train.steps}: loss = {loss[bad[0]]}; "
+            f"lower train.learning_rate (now {spec.train.learning_rate}) or the method's weight"
+        )
+
+
+def _fit_deep(
+    spec: RunSpec,
+    data: AdaptData,
+    seed: int,
+    *,
+    want_features: bool,
+    oracle_labels: np.ndarray | None,
+) -> Fitted:
+    from dalib import selection as S
+    from dalib.train import Batch
+
+    start = time.perf_counter()
+    sel, steps = spec.selection, spec.train.steps
+    criterion = sel.criterion
+    xs, ys, xt = data.source_features, data.source_labels, data.target_features
+    held = None
+    if criterion in ("iwv", "dev"):
+        held = _stratified_holdout(ys, sel.validation_fraction, seed)
+    train_rows = slice(None) if held is None else ~held
+    xs_train, ys_train = xs[train_rows], ys[train_rows]
+    if criterion == "last":
+        checkpoints, grid = 1, (1.0,)
+    else:
+        checkpoints = min(sel.checkpoints, steps)
+        grid = sel.grid if (sel.grid and spec.options) else (1.0,)  # source_only: nothing to scale
+    bounds = np.linspace(0, steps, checkpoints + 1).round().astype(int)
+    padded = Batch(_pad(xs_train), _pad(ys_train), _pad(xt))
+    counts = (jnp.int32(len(xs_train)), jnp.int32(len(xt)))
+    key = jax.random.key(seed)
+    k_init = jax.random.split(key, 3)[0]
+
+    candidates: list[dict[str, Any]] = []
+    kept: list[tuple] = []
+    for scale in grid:
+        program = _program(spec, xs.shape[1], data.num_classes, scale)
+        state = program.init(k_init)
+        chunks = []
+        for c in range(checkpoints):
+            length = int(bounds[c + 1] - bounds[c])
+            state, chunk = program.run_steps(
+                state, padded, key, num_steps=length, batch_size=program.batch_size, counts=counts
+            )
+            chunk = jax.tree.map(np.asarray, chunk)
+            _check_diverged(chunk, int(bounds[c]), spec)
+            chunks.append(chunk)
+            if criterion == "last" and c < checkpoints - 1:
+                continue
+            ft, logits = program.forward(state.params, padded.target_inputs)
+            probs = np.asarray(jax.nn.softmax(logits[: len(xt)], axis=-1))
+            entry: dict[str, Any] = {"step": int(bounds[c + 1]), "weight_scale": scale}
+            if criterion != "last":
+                val = None
+                if held is not None:
+                    fs_train, _ = program.forward(state.params, padded.source_inputs)
+                    fv, lv = program.forward(state.params, _pad(xs[held]))
+                    n_val = int(held.sum())
+                    val = (
+                        np.asarray(fs_train[: len(xs_train)]),
+                        np.asarray(ft[: len(xt)]),
+                        np.asarray(fv[:n_val]),
+                        (np.asarray(jax.nn.softmax(lv[:n_val], axis=-1)), ys[held]),
+                    )
+                entry["score"] = _criterion_score(
+                    criterion, target_probs=probs, val=val, oracle_labels=oracle_labels, seed=seed
+                )
+            candidates.append(entry)
+            kept.append((state.params, probs, list(chunks), scale))
+    chosen, note = len(candidates) - 1, None
+    if criterion != "last":
+        name = "oracle_target_accuracy" if criterion == "oracle" else criterion
+        scores = [c["score"] for c in candidates]
+        if any(math.isfinite(v) for v in scores):
+            chosen = S.select(scores, name)
+        else:
+            note = "no candidate had a finite score; the last checkpoint was kept"
+    params, probs, chunks, scale = kept[chosen]
+    program = _program(spec, xs.shape[1], data.num_classes, scale)
+    merged = {k: np.concatenate([c[k] for c in chunks]) for k in chunks[0]}
+    features = None
+    if want_features:
+        fs, _ = program.forward(params, _pad(xs))
+        ft, _ = program.forward(params, padded.target_inputs)
+        features = (np.asarray(fs[: len(xs)]), np.asarray(ft[: len(xt)]))
+    record = {
+        "criterion": criterion,
+        "uses_target_labels": criterion == "oracle",
+        "label": spec.selection_label,
+        "candidates": candidates if criterion != "last" else [],
+        "chosen": candidates[chosen],
+        "source_rows_held_out": int(held.sum()) if held is not None else 0,
+    }
+    if note:
+        record["note"] = note
+    return Fitted(
+        predictions=probs.argmax(axis=1).astype(np.int64),
+        scores=probs,
+        score_kind="probability",
+        history=_history(merged, spec.train.log_every),
+        selection=record,
+        features=features,
+        fit_seconds=time.perf_counter() - start,
+        params=params,
+        weight_scale=scale,
+    )
+
+
+def _fit_shallow(spec: RunSpec, data: AdaptData, seed: int, *, want_features: bool) -> Fitted:
+    start = time.perf_counter()
+    entry = spec.entry
+    method = entry.build(dict(spec.options), data.num_classes, seed)
+    xs, ys, xt = data.source_features, data.source_labels, data.target_features
+    kwargs: dict[str, Any] = {}
+    if entry.needs_groups:
+        kwargs["groups"] = data.groups
+    predictions, scores = method.fit_predict(xs, ys, xt, **kwargs)
+    features = None
+    if want_features:
+        zs, zt = method.adapt(xs, ys, xt, **kwargs)
+        features = (np.asarray(zs), np.asarray(zt))
+    kind = "probability" if getattr(method, "classifier", "svm") == "logreg" else "decision"
+    extras = {}
+    regions = getattr(method, "region_weights_", None)
+    if regions is not None:
+        extras["region_weights"] = np.asarray(regions).tolist()
+    return Fitted(
+        predictions=np.asarray(predictions, dtype=np.int64),
+        scores=np.asarray(scores, dtype=np.float64),
+        score_kind=kind,
+        history={},
+        selection={
+            "criterion": "fixed",
+            "uses_target_labels": False,
+            "label": spec.selection_label,
+            "candidates": [],
+            "chosen": {},
+            "source_rows_held_out": 0,
+        },
+        features=features,
+        fit_seconds=time.perf_counter() - start,
+        extras=extras,
+    )
+
+
+def fit_method(
+    spec: RunSpec,
+    data: AdaptData,
+    seed: int,
+    *,
+    want_features: bool = False,
+    oracle_labels: np.ndarray | None = None,
+) -> Fitted:
+    """Fits ``spec.method`` on a task for one seed and predicts every target row.
+
+    Args:
+      spec: the resolved run specification.
+      data: what adaptation may see (:attr:`dalib.experiment.Task.adapt`).
+      seed: the seed (initialisation, minibatches, dropout, solver).
+      want_features: also return the features after adaptation (for t-SNE).
+      oracle_labels: the target labels, passed only for ``selection.criterion ==
+        "oracle"`` (the caller decides; nothing else reads them).
+
+    Returns:
+      A :class:`Fitted`.
+    """
+    if spec.selection.criterion == "oracle" and spec.deep and oracle_labels is None:
+        raise ValueError("oracle selection needs the target labels (oracle_labels).")
+    with _single_threaded_blas():
+        if spec.deep:
+            return _fit_deep(
+                spec, data, seed, want_features=want_features, oracle_labels=oracle_labels
+            )
+        return _fit_shallow(spec, data, seed, want_features=want_features)
+
+
+def _single_threaded_blas():
+    """One BLAS/LAPACK thread while fitting.
+
+    The matrices here are small (batches, kernel matrices of a few hundred
+    rows); multi-threaded OpenBLAS (which also serves JAX's CPU LAPACK calls)
+    spins its threads and was 10-50x slower on a shared 2-core machine (IDA's
+    Cholesky inside the training scan, JDA's eigensolver), and one thread keeps
+    the results independent of the machine's thread count.
+    """
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover - scikit-learn brings it
+        return contextlib.nullcontext()
+    return threadpool_limits(limits=1)

@@ -1,0 +1,551 @@
+r"""Runs and sweeps: one run, one pair of tables, any protocol.
+
+The flow of one run (a method, a task, a seed), :func:`run_one`:
+
+1. :func:`dalib.experiment.fit_method` fits on :attr:`Task.adapt` (source
+   features and labels, target features) and predicts every target row.
+2. :func:`score` reads the target labels — the only place besides an
+   explicitly requested oracle selection — and computes UAR, WAR, UF1.
+3. The run writes ``config.json``, ``metrics.json``, ``predictions.csv``,
+   ``history.csv``, plots and (deep methods, when asked) ``model/``, and marks
+   its folder ``COMPLETE`` last.
+
+:func:`run_pair` and :func:`run_protocol` run many of those through one
+generic sweep, skip complete run folders (an interrupted sweep resumes),
+refuse folders made with another configuration or other data, and write the
+results tables.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import io
+import sys
+import time
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import ml_collections
+import numpy as np
+
+from dalib import metrics as _metrics
+from dalib.experiment.fitting import Fitted, fit_method
+from dalib.experiment.outputs import RunDir, atomic_write_text
+from dalib.experiment.protocols import CorporaSpec, get_protocol, load_protocol_tables
+from dalib.experiment.spec import ORACLE_LABEL, RunSpec, describe_selection
+from dalib.experiment.tables import ResultsTable
+from dalib.experiment.task import Task, prepare_task, table_fingerprint
+
+__all__ = [
+    "ConfigMismatchError",
+    "RunFailure",
+    "SweepResult",
+    "run_one",
+    "run_pair",
+    "run_protocol",
+    "score",
+    "write_tables",
+]
+
+
+class ConfigMismatchError(ValueError):
+    """A complete run directory was made with another configuration or other data."""
+
+
+def score(task: Task, predictions: np.ndarray) -> dict[str, Any]:
+    """UAR, WAR, UF1, per-class recall and the confusion matrix on the scored target rows.
+
+    With no scored row (an unlabelled target) the metrics are ``None``.
+    """
+    mask = task.scored
+    c = task.num_classes
+    scored = int(mask.sum())
+    if scored == 0:
+        return {
+            "uar": None,
+            "war": None,
+            "uf1": None,
+            "recall": {},
+            "confusion_matrix": None,
+            "num_scored": 0,
+        }
+    y = task.target_labels[mask]
+    p = np.asarray(predictions)[mask]
+    cm = np.asarray(_metrics.confusion_matrix(y, p, num_classes=c))
+    support = cm.sum(axis=1)
+    recall = {
+        name: (float(cm[i, i] / support[i]) if support[i] else None)
+        for i, name in enumerate(task.classes)
+    }
+    return {
+        "uar": float(_metrics.uar(y, p, num_classes=c)),
+        "war": float(_metrics.war(y, p)),
+        "uf1": float(_metrics.uf1(y, p, num_classes=c)),
+        "recall": recall,
+        "confusion_matrix": cm.tolist(),
+        "num_scored": scored,
+    }
+
+
+def _plots(spec: RunSpec, run: RunDir, task: Task, fitted: Fitted, seed: int, cm) -> list[str]:
+    from dalib.experiment import plots
+
+    kinds, limit = spec.plots.kinds, spec.plots.seeds
+    if limit and seed >= spec.seeds[0] + limit:
+        return []
+    written = []
+    mask = task.scored
+    title = f"{spec.label} {task.name} seed {seed}"
+    if "confusion" in kinds and cm is not None:
+        plots.plot_confusion(np.asarray(cm), task.classes, run.path / "confusion.png", title=title)
+        written.append("confusion.png")
+    if "curves" in kinds and fitted.history:
+        plots.plot_curves(fitted.history, run.path / "curves.png", title=title)
+        written.append("curves.png")
+    if "tsne" in kinds and fitted.features is not None and mask.any():
+        fs, ft = fitted.features
+        a = task.adapt
+        panels = {
+            "before": (a.source_features, a.target_features[mask]),
+            "after": (fs, ft[mask]),
+        }
+        plots.plot_tsne(
+            panels,
+            a.source_labels,
+            task.target_labels[mask],  # colours only
+            task.classes,
+            run.path / "tsne.png",
+            seed=seed,
+            max_points=spec.plots.tsne_max_points,
+        )
+        written.append("tsne.png")
+    return written
+
+
+def _history_csv(history: Mapping[str, Sequence[float]]) -> str:
+    buf = io.StringIO()
+    names = list(history)
+    writer = csv.writer(buf)
+    writer.writerow(names)
+    for row in zip(*(history[n] for n in names), strict=True):
+        writer.writerow([f"{v:.6g}" if isinstance(v, float) else v for v in row])
+    return buf.getvalue()
+
+
+def run_one(
+    spec: RunSpec,
+    task: Task,
+    seed: int,
+    run_dir: str | Path,
+    *,
+    extra: Mapping[str, Any] | None = None,
+    save_model: bool = False,
+) -> dict[str, Any]:
+    """Fits, scores and writes one run; returns its metrics record.
+
+    The directory is cleared first if an earlier attempt left it incomplete;
+    ``COMPLETE`` is written only after every other file.
+    """
+    import dalib
+
+    total_start = time.perf_counter()
+    run = RunDir(run_dir)
+    run.start()
+    run.write_json("config.json", {**spec.config, "seed": seed, "config_hash": spec.hash})
+    tsne_seeds = spec.plots.tsne_seeds
+    if spec.plots.seeds:
+        tsne_seeds = min(tsne_seeds, spec.plots.seeds)
+    want_tsne = "tsne" in spec.plots.kinds and seed < spec.seeds[0] + tsne_seeds
+    oracle = task.target_labels if spec.selection.criterion == "oracle" else None
+    fitted = fit_method(spec, task.adapt, seed, want_features=want_tsne, oracle_labels=oracle)
+    scores = score(task, fitted.predictions)
+    classes = task.classes
+    scored = task.scored
+    run.write_predictions(
+        task.target_files,
+        [classes[y] if ok else "" for y, ok in zip(task.target_labels, scored, strict=True)],
+        [classes[i] for i in fitted.predictions],
+        fitted.scores,
+        classes,
+        prefix="p_" if fitted.score_kind == "probability" else "score_",
+    )
+    if fitted.history:
+        atomic_write_text(run.path / "history.csv", _history_csv(fitted.history))
+    written = _plots(spec, run, task, fitted, seed, scores["confusion_matrix"])
+    if save_model and fitted.params is not None:
+        from dalib.experiment.model import save_model as _save
+
+        _save(run.path, spec, task, fitted)
+    record = {
+        "method": spec.method,
+        "label": spec.label,
+        "task": task.name,
+        "seed": seed,
+        **{k: scores[k] for k in ("uar", "war", "uf1")},
+        "recall": scores["recall"],
+        "confusion_matrix": scores["confusion_matrix"],
+        "classes": list(classes),
+        "class_mapping": {
+            "classes": list(task.mapping.classes),
+            "dropped_source": task.mapping.dropped_source,
+            "dropped_target": task.mapping.dropped_target,
+            "description": task.mapping.describe(),
+        },
+        "num_source": len(task.adapt.source_labels),
+        "num_target_adapted": len(task.target_labels),
+        "num_target_scored": scores["num_scored"],
+        "selection": fitted.selection,
+        "timing": {
+            "fit_seconds": round(fitted.fit_seconds, 3),
+            "run_seconds": round(time.perf_counter() - total_start, 3),
+            "note": "the first run of a method in a process includes JIT compilation",
+        },
+        "plots": written,
+        "config_hash": spec.hash,
+        "dalib_version": dalib.__version__,
+        **fitted.extras,
+        **(dict(extra) if extra else {}),
+    }
+    run.write_json("metrics.json", record)
+    run.finish()
+    return record
+
+
+@dataclasses.dataclass
+class RunFailure:
+    """A run that raised: where, and the error."""
+
+    method: str
+    task: str
+    seed: int
+    path: str
+    error: str
+
+
+@dataclasses.dataclass
+class SweepResult:
+    """What :func:`run_pair` / :func:`run_protocol` return."""
+
+    records: list[dict[str, Any]]
+    failures: list[RunFailure]
+    skipped: int
+    ran: int
+    tables: dict[str, ResultsTable]
+    missing: int
+
+    @property
+    def ok(self) -> bool:
+        """True when every requested run finished."""
+        return not self.failures and self.missing == 0
+
+
+@dataclasses.dataclass(frozen=True)
+class _Job:
+    spec: RunSpec
+    task: str
+    seed: int
+    path: Path
+
+
+def _check_existing(run: RunDir, digest: str, data_hash: str) -> bool:
+    """True if ``run`` is complete for this config and data; raises if for others."""
+    if not run.is_complete():
+        return False
+    try:
+        record = run.read_json("metrics.json")
+    except (OSError, ValueError):
+        record = {}
+    old = record.get("config_hash")
+    if old != digest:
+        raise ConfigMismatchError(
+            f"{run.path} holds a finished run made with another configuration (hash {old}, "
+            f"now {digest}); write to a new --out folder, or delete that folder to redo it"
+        )
+    old_data = record.get("data_hash")
+    if old_data != data_hash:
+        raise ConfigMismatchError(
+            f"{run.path} holds a finished run made on other data (feature tables {old_data}, "
+            f"now {data_hash}: another synthetic build, corpus or feature extraction); write "
+            "to a new --out folder, or delete that folder to redo it"
+        )
+    return True
+
+
+def _progress(total: int, enabled: bool):
+    if not enabled:
+        return None
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:  # pragma: no cover
+        return None
+    return tqdm(total=total, unit="run", file=sys.stderr, dynamic_ncols=True)
+
+
+def _sweep(
+    jobs: Sequence[_Job],
+    load_task: Callable[[str, RunSpec], Task],
+    *,
+    progress: bool,
+    data_hashes: Mapping[str, str],
+    extra: Mapping[str, Any],
+    save_model: bool,
+) -> tuple[list[dict], list[RunFailure], int, int]:
+    pending: list[_Job] = []
+    records: list[dict] = []
+    for job in jobs:  # refuse up front to mix configurations or data in one folder
+        run = RunDir(job.path)
+        if _check_existing(run, job.spec.hash, data_hashes[job.task]):
+            records.append(run.read_json("metrics.json"))
+        else:
+            pending.append(job)
+    skipped = len(records)
+    failures: list[RunFailure] = []
+    bar = _progress(len(pending), progress and bool(pending))
+    tasks: dict[tuple, Task] = {}
+    ran = 0
+    try:
+        for job in pending:
+            if bar is not None:
+                bar.set_description(f"{job.spec.method} {job.task} seed {job.seed}")
+            key = (job.task, job.spec.data)
+            if key not in tasks:  # bad data is the user's to fix: stop the sweep here
+                tasks[key] = load_task(job.task, job.spec)
+            run_extra = {**extra, "data_hash": data_hashes[job.task]}
+            try:
+                records.append(
+                    run_one(
+                        job.spec,
+                        tasks[key],
+                        job.seed,
+                        job.path,
+                        extra=run_extra,
+                        save_model=save_model,
+                    )
+                )
+                ran += 1
+            except (KeyboardInterrupt, ConfigMismatchError):
+                raise
+            except Exception as err:  # a failed run must not stop the sweep
+                failures.append(
+                    RunFailure(
+                        job.spec.method,
+                        job.task,
+                        job.seed,
+                        str(job.path),
+                        f"{type(err).__name__}: {err}",
+                    )
+                )
+                print(
+                    f"error: run {job.spec.method} {job.task} seed {job.seed} failed: "
+                    f"{type(err).__name__}: {err}\n  its folder {job.path} is left incomplete; "
+                    "fix the cause and run the same command again to redo it",
+                    file=sys.stderr,
+                )
+            if bar is not None:
+                bar.update(1)
+    finally:
+        if bar is not None:
+            bar.close()
+    return records, failures, skipped, ran
+
+
+def write_tables(
+    records: Sequence[Mapping[str, Any]],
+    out: str | Path,
+    *,
+    methods: Sequence[str],
+    tasks: Sequence[str],
+    expected: int,
+    metrics: Sequence[str] = ("uar", "war"),
+    note: str = "",
+) -> dict[str, ResultsTable]:
+    """Writes ``results_<metric>.{md,csv}`` for each metric; returns the tables.
+
+    ``methods`` are row labels (:attr:`RunSpec.label`). When fewer than
+    ``expected`` runs are in ``records`` the note says the table is incomplete.
+    """
+    out = Path(out)
+    rows = [{**r, "method": r.get("label", r["method"])} for r in records]
+    missing = expected - len(rows)
+    lines = [note] if note else []
+    if any(ORACLE_LABEL in m for m in methods):
+        lines.append(
+            f"Rows marked [{ORACLE_LABEL}] picked their checkpoint/weights with the target "
+            "labels: they are not valid unsupervised results."
+        )
+    if missing > 0:
+        lines.append(f"INCOMPLETE: {missing} of {expected} requested runs have not finished.")
+    tables = {}
+    for metric in metrics:
+        table = ResultsTable(
+            rows, metric=metric, methods=methods, tasks=tasks, note="\n\n".join(lines)
+        )
+        atomic_write_text(out / f"results_{metric}.md", table.to_markdown() + "\n")
+        atomic_write_text(out / f"results_{metric}.csv", table.to_csv())
+        tables[metric] = table
+    return tables
+
+
+def _selection_note(specs: Sequence[RunSpec]) -> str:
+    first = specs[0]
+    sel = first.selection
+    deep = "deep methods: " + describe_selection(sel.criterion)
+    if sel.criterion != "last":
+        deep += f" over {sel.checkpoints} checkpoint(s)"
+        if sel.grid:
+            deep += f" x weight multipliers {sel.grid}"
+    methods = [s.method for s in specs]
+    return (
+        f"Model selection — {deep}; shallow methods: fixed defaults. "
+        f"Budget: {first.train.steps} steps, batch {first.train.batch_size} per domain; "
+        f"Features z-normalised: {first.config['data']['normalize']}"
+        + (" (corpus_norm: each corpus on its own)." if "corpus_norm" in methods else ".")
+    )
+
+
+def _seed_dir(seed: int) -> str:
+    return f"seed_{seed}"
+
+
+def _task_dirname(name: str) -> str:
+    return name.replace("->", "_to_").replace("/", "_").replace(" ", "_")
+
+
+def run_pair(
+    config: ml_collections.ConfigDict | RunSpec,
+    source: Any,
+    target: Any,
+    out: str | Path,
+    *,
+    task_name: str | None = None,
+    progress: bool = True,
+) -> SweepResult:
+    """Runs one method on one source -> target pair for every seed.
+
+    Args:
+      config: a config (unpacked here into a :class:`RunSpec`) or a spec.
+      source: a labelled :class:`dalib.data.FeatureTable`.
+      target: a :class:`dalib.data.FeatureTable`, labelled, partly labelled or unlabelled.
+      out: the output folder: ``out/<method>/seed_<k>/`` per run, the tables in ``out``.
+      task_name: the task's name in the table (default ``"source->target"``).
+      progress: show a progress bar on stderr.
+
+    Returns:
+      A :class:`SweepResult`.
+    """
+    spec = config if isinstance(config, RunSpec) else RunSpec.from_config(config)
+    save = bool(spec.config.get("save_model", False))
+    name = task_name or "source->target"
+    task = prepare_task(
+        source,
+        target,
+        name=name,
+        classes=spec.data.classes,
+        normalize=spec.data.normalize,
+        target_rows=spec.data.target_rows,
+    )  # fails here, before any folder is written, on bad input
+    out = Path(out)
+    jobs = [_Job(spec, name, s, out / spec.method / _seed_dir(s)) for s in spec.seeds]
+    data_hash = f"{table_fingerprint(source)}:{table_fingerprint(target)}"
+    records, failures, skipped, ran = _sweep(
+        jobs,
+        lambda _name, _spec: task,
+        progress=progress,
+        data_hashes={name: data_hash},
+        extra={},
+        save_model=save,
+    )
+    tables = {}
+    if records:
+        tables = write_tables(
+            records,
+            out,
+            methods=[spec.label],
+            tasks=[name],
+            expected=len(jobs),
+            note=f"{_selection_note([spec])} Classes: {task.mapping.describe()}. Target rows: "
+            f"{spec.data.target_rows} ({task.scored.sum()} of {len(task.target_labels)} scored).",
+        )
+    return SweepResult(records, failures, skipped, ran, tables, len(jobs) - len(records))
+
+
+def run_protocol(
+    config: ml_collections.ConfigDict, out: str | Path, *, progress: bool = True
+) -> SweepResult:
+    """Runs every method of ``config.methods`` on every task of ``config.protocol``, every seed.
+
+    The protocol (:func:`dalib.experiment.get_protocol`) says the domains,
+    tasks, class sets and metrics; ``config.corpora`` where the tables come
+    from (:class:`dalib.experiment.CorporaSpec`). Layout:
+    ``out/<method>/<task>/seed_<k>/``, tables in ``out``.
+
+    Raises:
+      ValueError: an unknown protocol, method or task, bad corpora settings.
+      ConfigMismatchError: ``out`` holds finished runs of another configuration or data.
+    """
+    protocol = get_protocol(config.get("protocol", "ser"))
+    methods = list(config.methods)
+    if not methods:
+        raise ValueError("no methods given; pass e.g. --methods source_only,dann")
+    specs = []
+    for name in methods:
+        c = ml_collections.ConfigDict(config.to_dict())
+        if name != config.get("method", name):
+            c.options = ml_collections.ConfigDict()  # options of another method do not carry
+        c.method = name
+        specs.append(RunSpec.from_config(c))
+    tasks = protocol.select_tasks(list(config.tasks))
+    corpora = CorporaSpec.from_config(config.corpora.to_dict(), protocol)
+    out = Path(out)
+    jobs = [
+        _Job(spec, t.name, s, out / spec.method / _task_dirname(t.name) / _seed_dir(s))
+        for spec in specs
+        for t in tasks
+        for s in spec.seeds
+    ]
+    codes = list(dict.fromkeys(c for t in tasks for c in (t.source, t.target)))
+    tables = load_protocol_tables(protocol, corpora, codes, out / "features")
+    prints = {code: table_fingerprint(table) for code, table in tables.items()}
+    by_name = {t.name: t for t in tasks}
+    data_hashes = {t.name: f"{prints[t.source]}:{prints[t.target]}" for t in tasks}
+
+    def load_task(name: str, spec: RunSpec) -> Task:
+        t = by_name[name]
+        return prepare_task(
+            tables[t.source],
+            tables[t.target],
+            name=t.name,
+            classes=t.classes,
+            normalize=spec.data.normalize,
+            target_rows=spec.data.target_rows,
+        )
+
+    extra: dict[str, Any] = {
+        "protocol": protocol.name,
+        "corpora": corpora.kind if corpora.kind == "synthetic" else "user",
+    }
+    if corpora.kind == "synthetic":
+        extra["synth_seed"] = corpora.synth_seed
+    records, failures, skipped, ran = _sweep(
+        jobs,
+        load_task,
+        progress=progress,
+        data_hashes=data_hashes,
+        extra=extra,
+        save_model=False,
+    )
+    result_tables = {}
+    if records:
+        result_tables = write_tables(
+            records,
+            out,
+            methods=[s.label for s in specs],
+            tasks=[t.name for t in tasks],
+            expected=len(jobs),
+            metrics=protocol.metrics,
+            note=_selection_note(specs)
+            + f" Corpora: {corpora.label} ({corpora.feature_set}). {protocol.convention}",
+        )
+    return SweepResult(records, failures, skipped, ran, result_tables, len(jobs) - len(records))
