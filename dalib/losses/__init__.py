@@ -28,11 +28,12 @@ from dalib.losses._mi import (
     vclub,
 )
 from dalib.losses._mmd import jmmd, lmmd, mmd
-from dalib.losses._ot import jdot, jdot_cost, sinkhorn_divergence
+from dalib.losses._ot import OTDiagnostics, jdot, jdot_cost, sinkhorn_divergence
 from dalib.losses._regularizers import bnm, entropy, mcc
 
 __all__ = [
     "MineState",
+    "OTDiagnostics",
     "bnm",
     "cdan_features",
     "classifier_discrepancy",

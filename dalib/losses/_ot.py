@@ -11,6 +11,7 @@ about that tolerance. Lower it for tests and evaluation.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import jax
@@ -23,13 +24,29 @@ from ott.tools import sinkhorn_divergence as _sinkhorn_divergence
 from dalib import _checks
 from dalib.kernels import pairwise_sq_dists
 
-__all__ = ["jdot", "jdot_cost", "sinkhorn_divergence"]
+__all__ = ["OTDiagnostics", "jdot", "jdot_cost", "sinkhorn_divergence"]
 
 _COSTS = {
     "sqeuclidean": costs.SqEuclidean,
     "euclidean": costs.Euclidean,
     "cosine": costs.Cosine,
 }
+
+
+@jax.tree_util.register_dataclass
+@dataclasses.dataclass(frozen=True)
+class OTDiagnostics:
+    """What the Sinkhorn solver(s) behind an OT loss report (ott-jax's outputs, kept).
+
+    Attributes:
+      converged: scalar bool, every solve reached ``threshold`` within
+        ``max_iterations``.
+      iterations: ``[k]`` int, the iterations of each solve (three for the
+        Sinkhorn divergence: source-target, source-source, target-target).
+    """
+
+    converged: jax.Array
+    iterations: jax.Array
 
 
 def _cost_fn(cost: str | costs.CostFn) -> costs.CostFn:
@@ -67,7 +84,8 @@ def sinkhorn_divergence(
     cost: str | costs.CostFn = "sqeuclidean",
     threshold: float = 1e-3,
     max_iterations: int = 2000,
-) -> jax.Array:
+    return_diagnostics: bool = False,
+) -> jax.Array | tuple[jax.Array, OTDiagnostics]:
     r"""Debiased Sinkhorn divergence between two weighted point clouds.
 
     .. math::
@@ -101,9 +119,12 @@ def sinkhorn_divergence(
         :class:`ott.geometry.costs.CostFn`.
       threshold: Sinkhorn stopping tolerance on the marginals.
       max_iterations: Sinkhorn iteration cap.
+      return_diagnostics: also return the solver's :class:`OTDiagnostics`
+        (whether each of the three Sinkhorn solves converged, and their
+        iteration counts): a value that did not converge is an approximation.
 
     Returns:
-      Scalar divergence.
+      Scalar divergence, or ``(divergence, diagnostics)``.
 
     Examples:
       >>> import jax, jax.numpy as jnp
@@ -124,7 +145,7 @@ def sinkhorn_divergence(
     _check_epsilon(epsilon)
     a = _marginal(source_weights, s, "source_weights", "source")
     b = _marginal(target_weights, t, "target_weights", "target")
-    div, _ = _sinkhorn_divergence.sinkhorn_divergence(
+    div, out = _sinkhorn_divergence.sinkhorn_divergence(
         pointcloud.PointCloud,
         s,
         t,
@@ -134,6 +155,10 @@ def sinkhorn_divergence(
         b=b,
         solve_kwargs={"threshold": threshold, "max_iterations": max_iterations},
     )
+    if return_diagnostics:
+        return div, OTDiagnostics(
+            converged=jnp.all(jnp.stack(out.converged)), iterations=jnp.stack(out.n_iters)
+        )
     return div
 
 
@@ -221,7 +246,8 @@ def jdot(
     from_logits: bool = True,
     threshold: float = 1e-3,
     max_iterations: int = 2000,
-) -> jax.Array:
+    return_diagnostics: bool = False,
+) -> jax.Array | tuple[jax.Array, OTDiagnostics]:
     r"""DeepJDOT loss: joint feature/label transport cost under a fixed plan.
 
     With the joint cost :math:`C` of :func:`jdot_cost` and uniform marginals,
@@ -255,9 +281,10 @@ def jdot(
       from_logits: see :func:`jdot_cost`.
       threshold: Sinkhorn stopping tolerance on the marginals.
       max_iterations: Sinkhorn iteration cap.
+      return_diagnostics: also return the plan's :class:`OTDiagnostics`.
 
     Returns:
-      Scalar loss.
+      Scalar loss, or ``(loss, diagnostics)``.
 
     Examples:
       >>> import jax.numpy as jnp
@@ -282,13 +309,15 @@ def jdot(
         lam=lam,
         from_logits=from_logits,
     )
-    plan = _entropic_plan(jax.lax.stop_gradient(cost), epsilon, threshold, max_iterations)
-    return jnp.sum(jax.lax.stop_gradient(plan) * cost)
+    out = _entropic_plan(jax.lax.stop_gradient(cost), epsilon, threshold, max_iterations)
+    loss = jnp.sum(jax.lax.stop_gradient(out.matrix) * cost)
+    if return_diagnostics:
+        return loss, OTDiagnostics(converged=out.converged, iterations=out.n_iters[None])
+    return loss
 
 
 def _entropic_plan(
     cost: jax.Array, epsilon: float | None, threshold: float, max_iterations: int
 ) -> Any:
     geom = geometry.Geometry(cost_matrix=cost, epsilon=epsilon)
-    out = linear.solve(geom, threshold=threshold, max_iterations=max_iterations)
-    return out.matrix
+    return linear.solve(geom, threshold=threshold, max_iterations=max_iterations)

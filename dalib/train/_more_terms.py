@@ -170,13 +170,14 @@ class SinkhornDivergence(Term):
 
     def __call__(self, out, params, key):
         fs, ft = _flat_pair(out, "features", self.name)
-        value = losses.sinkhorn_divergence(
+        value, diag = losses.sinkhorn_divergence(
             _dim_scale(fs, self.normalize_dim),
             _dim_scale(ft, self.normalize_dim),
             epsilon=self.epsilon,
             max_iterations=self.max_iterations,
+            return_diagnostics=True,
         )
-        return value, {}
+        return value, {"converged": diag.converged.astype(value.dtype)}
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -204,7 +205,7 @@ class DeepJDOT(Term):
 
     def __call__(self, out, params, key):
         fs, ft = _flat_pair(out, "features", self.name)
-        value = losses.jdot(
+        value, diag = losses.jdot(
             _dim_scale(fs, self.normalize_dim),
             _dim_scale(ft, self.normalize_dim),
             out.source_labels,
@@ -213,8 +214,9 @@ class DeepJDOT(Term):
             lam=self.lam,
             epsilon=self.epsilon,
             max_iterations=self.max_iterations,
+            return_diagnostics=True,
         )
-        return value, {}
+        return value, {"converged": diag.converged.astype(value.dtype)}
 
 
 # ------------------------------------------------------------ feature decomposition

@@ -274,3 +274,20 @@ def test_ot_losses_accept_float32():
     got = DIV(x32, y32, epsilon=0.5)
     assert got.dtype == jnp.float32
     np.testing.assert_allclose(got, DIV(x, y, epsilon=0.5), rtol=1e-3)
+
+
+def test_ot_losses_keep_the_solver_diagnostics():
+    x = jax.random.normal(jax.random.key(0), (12, 3))
+    y = x + 2.0
+    value, diag = sinkhorn_divergence(x, y, epsilon=0.05, return_diagnostics=True)
+    assert value == sinkhorn_divergence(x, y, epsilon=0.05)
+    assert bool(diag.converged) and diag.iterations.shape == (3,)
+    _, starved = sinkhorn_divergence(
+        x, y, epsilon=1e-3, max_iterations=2, return_diagnostics=True
+    )
+    assert not bool(starved.converged)
+    labels = jnp.arange(12) % 2
+    logits = jnp.zeros((12, 2))
+    _, d = jdot(x, y, labels, logits, epsilon=1e-3, max_iterations=1,
+                       return_diagnostics=True)  # fmt: skip
+    assert not bool(d.converged) and d.iterations.shape == (1,)
