@@ -282,9 +282,7 @@ def test_ot_losses_keep_the_solver_diagnostics():
     value, diag = sinkhorn_divergence(x, y, epsilon=0.05, return_diagnostics=True)
     assert value == sinkhorn_divergence(x, y, epsilon=0.05)
     assert bool(diag.converged) and diag.iterations.shape == (3,)
-    _, starved = sinkhorn_divergence(
-        x, y, epsilon=1e-3, max_iterations=2, return_diagnostics=True
-    )
+    _, starved = sinkhorn_divergence(x, y, epsilon=1e-3, max_iterations=2, return_diagnostics=True)
     assert not bool(starved.converged)
     labels = jnp.arange(12) % 2
     logits = jnp.zeros((12, 2))
