@@ -14,7 +14,11 @@ it. The pipeline is always the same:
    classifier is trained on (source side) and applied to (target side);
 4. a linear classifier (``LinearSVC`` or ``LogisticRegression`` from
    scikit-learn) trained on the adapted source features and applied to the
-   adapted target features.
+   adapted target features (``_predict``; the region methods TGSR and RSTR
+   replace it by the argmax of their own regression outputs).
+
+Methods that set ``needs_groups`` also take the table's feature ``groups``
+(``fit_predict(..., groups=groups)``), checked before anything else runs.
 
 The transforms are written in NumPy/SciPy in float64, whatever the JAX
 precision setting. scikit-learn (the ``experiments`` extra) is imported only when a
@@ -248,6 +252,8 @@ class ShallowMethod:
     """
 
     name: ClassVar[str] = "base"
+    #: Whether the method needs the feature ``groups`` (face regions) of the table.
+    needs_groups: ClassVar[bool] = False
 
     classifier: str = "svm"
     C: float = 1.0
@@ -270,28 +276,70 @@ class ShallowMethod:
     def _check_options(self) -> None:
         """Validates method-specific options (subclasses override)."""
 
+    def _check_groups(self, groups: ArrayLike | None, source: ArrayLike) -> np.ndarray | None:
+        """Validates ``groups`` (region methods override this); the others ignore them."""
+        del groups, source
+        return None
+
     def _adapt(
-        self, source: np.ndarray, source_labels: np.ndarray, target: np.ndarray, num_classes: int
+        self,
+        source: np.ndarray,
+        source_labels: np.ndarray,
+        target: np.ndarray,
+        num_classes: int,
+        **extra: Any,
     ) -> tuple[np.ndarray, np.ndarray]:
         raise NotImplementedError
 
     def _fit(self, features: np.ndarray, labels: np.ndarray) -> Any:
         return fit_classifier(self.classifier, features, labels, C=self.C, seed=self.seed)
 
+    def _predict(
+        self, train: np.ndarray, labels: np.ndarray, test: np.ndarray, num_classes: int
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Final step: the linear classifier trained on ``train`` and applied to ``test``."""
+        model = self._fit(train, labels)
+        return classifier_outputs(model, self.classifier, test, num_classes)
+
+    def _prepared(
+        self,
+        source: ArrayLike,
+        source_labels: ArrayLike,
+        target: ArrayLike,
+        groups: ArrayLike | None,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, int, dict[str, Any]]:
+        # ``groups`` first: a region method without them fails before any work.
+        groups = self._check_groups(groups, source)
+        xs, ys, xt, num_classes = check_inputs(source, source_labels, target, self.num_classes)
+        xs, xt = standardize(xs, xt, mode=self.standardize)
+        extra = {"groups": groups} if self.needs_groups else {}
+        return xs, ys, xt, num_classes, extra
+
     def adapt(
-        self, source: ArrayLike, source_labels: ArrayLike, target: ArrayLike
+        self,
+        source: ArrayLike,
+        source_labels: ArrayLike,
+        target: ArrayLike,
+        *,
+        groups: ArrayLike | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
         """The adapted features: ``(train_features [n, k], test_features [m, k])``.
 
         The classifier of :meth:`fit_predict` is trained on the first and applied
-        to the second. Inputs are checked and standardised as in :meth:`fit_predict`.
+        to the second (for the region methods, which are their own classifiers,
+        they are the regression outputs ``[n, C]`` / ``[m, C]``). Inputs are
+        checked and standardised as in :meth:`fit_predict`.
         """
-        xs, ys, xt, num_classes = check_inputs(source, source_labels, target, self.num_classes)
-        xs, xt = standardize(xs, xt, mode=self.standardize)
-        return self._adapt(xs, ys, xt, num_classes)
+        xs, ys, xt, num_classes, extra = self._prepared(source, source_labels, target, groups)
+        return self._adapt(xs, ys, xt, num_classes, **extra)
 
     def fit_predict(
-        self, source: ArrayLike, source_labels: ArrayLike, target: ArrayLike
+        self,
+        source: ArrayLike,
+        source_labels: ArrayLike,
+        target: ArrayLike,
+        *,
+        groups: ArrayLike | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
         """Adapts, trains on the labelled source and predicts the unlabelled target.
 
@@ -300,22 +348,33 @@ class ShallowMethod:
           source_labels: source class indices ``[n]`` (int, in ``[0, C)``).
           target: target features ``[m, d]`` (float). Target labels are never an
             input: nothing here can read them.
+          groups: ``[d]`` the feature group (face region) of each column, as a
+            table's ``groups`` holds it. Required by the methods with
+            :attr:`needs_groups` (``tgsr``, ``rstr``), ignored by the others.
 
         Returns:
           ``(predictions [m] int64, scores [m, C] float64)``; scores are
           probabilities for ``classifier="logreg"`` and decision values for
-          ``"svm"`` (see :func:`classifier_outputs`).
+          ``"svm"`` (see :func:`classifier_outputs`) and for the region methods.
 
         Raises:
           TypeError: integer features or float labels.
           ValueError: wrong ranks, empty sets, feature-size or label-count
-            mismatch, non-finite values, a single source class.
+            mismatch, non-finite values, a single source class; missing or
+            malformed ``groups`` for a method that needs them.
         """
-        predictions, scores, _, _ = self.fit_transform_predict(source, source_labels, target)
+        predictions, scores, _, _ = self.fit_transform_predict(
+            source, source_labels, target, groups=groups
+        )
         return predictions, scores
 
     def fit_transform_predict(
-        self, source: ArrayLike, source_labels: ArrayLike, target: ArrayLike
+        self,
+        source: ArrayLike,
+        source_labels: ArrayLike,
+        target: ArrayLike,
+        *,
+        groups: ArrayLike | None = None,
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """:meth:`fit_predict` that also returns the adapted features it used.
 
@@ -324,11 +383,9 @@ class ShallowMethod:
           test_features [m, k])``: the last two as :meth:`adapt` returns them,
           computed once.
         """
-        xs, ys, xt, num_classes = check_inputs(source, source_labels, target, self.num_classes)
-        xs, xt = standardize(xs, xt, mode=self.standardize)
-        zs, zt = self._adapt(xs, ys, xt, num_classes)
-        model = self._fit(zs, ys)
-        predictions, scores = classifier_outputs(model, self.classifier, zt, num_classes)
+        xs, ys, xt, num_classes, extra = self._prepared(source, source_labels, target, groups)
+        zs, zt = self._adapt(xs, ys, xt, num_classes, **extra)
+        predictions, scores = self._predict(zs, ys, zt, num_classes)
         return predictions, scores, zs, zt
 
 

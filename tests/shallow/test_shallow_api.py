@@ -7,9 +7,11 @@ import pytest
 
 from dalib.shallow import (
     JDA,
+    RSTR,
     SA,
     SHALLOW_METHODS,
     TCA,
+    TGSR,
     TSRG,
     CoralTransform,
     SourceOnly,
@@ -64,20 +66,28 @@ def test_source_only_is_good_without_shift():
         assert np.mean(preds == yt) > 0.8
 
 
+# Feature groups of the 6 columns of _domain (the region methods need them).
+GROUPS = np.array([0, 0, 1, 1, 2, 2])
+
+
 def test_fit_predict_cannot_see_target_labels():
-    # The only inputs are the labelled source and the unlabelled target.
+    # The only inputs are the labelled source and the unlabelled target, plus the
+    # optional keyword `groups` (the region of each feature column: metadata of the
+    # columns, not of the samples).
     for name in SHALLOW_METHODS:
-        params = list(inspect.signature(make_shallow(name).fit_predict).parameters)
-        assert params == ["source", "source_labels", "target"], name
+        signature = inspect.signature(make_shallow(name).fit_predict)
+        params = list(signature.parameters)
+        assert params == ["source", "source_labels", "target", "groups"], name
+        assert signature.parameters["groups"].kind is inspect.Parameter.KEYWORD_ONLY
     xs, ys, xt, yt = _shifted_pair(0)
     rng = np.random.default_rng(0)
     for name in SHALLOW_METHODS:
         method = make_shallow(name)
-        first, scores_first = method.fit_predict(xs, ys, xt)
+        first, scores_first = method.fit_predict(xs, ys, xt, groups=GROUPS)
         # Shuffling the target labels the test holds changes nothing; neither does a rerun.
         yt_shuffled = rng.permutation(yt)
         assert not np.array_equal(yt_shuffled, yt)
-        again, scores_again = method.fit_predict(xs, ys, xt)
+        again, scores_again = method.fit_predict(xs, ys, xt, groups=GROUPS)
         np.testing.assert_array_equal(first, again)
         np.testing.assert_array_equal(scores_first, scores_again)
 
@@ -86,18 +96,18 @@ def test_fit_predict_cannot_see_target_labels():
 def test_predictions_follow_a_permutation_of_the_target(name):
     xs, ys, xt, _ = _shifted_pair(1)
     perm = np.random.default_rng(7).permutation(len(xt))
-    preds, _ = make_shallow(name).fit_predict(xs, ys, xt)
-    permuted, _ = make_shallow(name).fit_predict(xs, ys, xt[perm])
+    preds, _ = make_shallow(name).fit_predict(xs, ys, xt, groups=GROUPS)
+    permuted, _ = make_shallow(name).fit_predict(xs, ys, xt[perm], groups=GROUPS)
     assert np.mean(permuted == preds[perm]) >= 0.99
 
 
-@pytest.mark.parametrize("name", ["tca", "tsrg"])
+@pytest.mark.parametrize("name", ["tca", "tsrg", "tgsr", "rstr"])
 def test_fit_transform_predict_is_fit_predict_plus_adapt(name):
     xs, ys, xt, _ = _shifted_pair(3)
     method = make_shallow(name)
-    preds, scores, zs, zt = method.fit_transform_predict(xs, ys, xt)
-    p2, s2 = method.fit_predict(xs, ys, xt)
-    a_s, a_t = method.adapt(xs, ys, xt)
+    preds, scores, zs, zt = method.fit_transform_predict(xs, ys, xt, groups=GROUPS)
+    p2, s2 = method.fit_predict(xs, ys, xt, groups=GROUPS)
+    a_s, a_t = method.adapt(xs, ys, xt, groups=GROUPS)
     np.testing.assert_array_equal(preds, p2)
     np.testing.assert_array_equal(scores, s2)
     np.testing.assert_array_equal(zs, a_s)
@@ -147,7 +157,15 @@ def test_standardize_modes():
 def test_make_shallow_builds_each_class():
     assert isinstance(make_shallow("svm"), SourceOnly) and make_shallow("svm").classifier == "svm"
     assert make_shallow("logreg").classifier == "logreg"
-    kinds = {"tca": TCA, "jda": JDA, "sa": SA, "coral_transform": CoralTransform, "tsrg": TSRG}
+    kinds = {
+        "tca": TCA,
+        "jda": JDA,
+        "sa": SA,
+        "coral_transform": CoralTransform,
+        "tsrg": TSRG,
+        "tgsr": TGSR,
+        "rstr": RSTR,
+    }
     for name, cls in kinds.items():
         assert type(make_shallow(name)) is cls
     assert make_shallow("tca", dim=7, classifier="logreg").dim == 7
