@@ -332,16 +332,17 @@ def _fit_shallow(spec: RunSpec, data: AdaptData, seed: int, *, want_features: bo
     kwargs: dict[str, Any] = {}
     if entry.needs_groups:
         kwargs["groups"] = data.groups
-    predictions, scores = method.fit_predict(xs, ys, xt, **kwargs)
+    extras: dict[str, Any] = {}
+    if hasattr(method, "fit_solution"):  # region methods: keep what they learned
+        predictions, scores, solution = method.fit_solution(xs, ys, xt, **kwargs)
+        extras["region_importance"] = np.asarray(solution.region_importance).tolist()
+    else:
+        predictions, scores = method.fit_predict(xs, ys, xt, **kwargs)
     features = None
     if want_features:
         zs, zt = method.adapt(xs, ys, xt, **kwargs)
         features = (np.asarray(zs), np.asarray(zt))
     kind = "probability" if getattr(method, "classifier", "svm") == "logreg" else "decision"
-    extras = {}
-    regions = getattr(method, "region_weights_", None)
-    if regions is not None:
-        extras["region_weights"] = np.asarray(regions).tolist()
     return Fitted(
         predictions=np.asarray(predictions, dtype=np.int64),
         scores=np.asarray(scores, dtype=np.float64),

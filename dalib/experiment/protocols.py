@@ -30,6 +30,8 @@ from typing import Any
 import numpy as np
 
 __all__ = [
+    "MER",
+    "MER_DATABASES",
     "PROTOCOLS",
     "SER",
     "SER_CORPORA",
@@ -81,6 +83,8 @@ class Protocol:
       synthetic: ``synthetic(code, feature_set, root, seed) -> FeatureTable`` for
         the built-in stand-ins, or ``None``.
       convention: the target-row convention, printed under every table.
+      optional_tasks: further tasks run only when named (``--tasks``).
+      root_dirs: domain code -> folder under ``--root`` (default: the corpus name).
     """
 
     name: str
@@ -94,12 +98,14 @@ class Protocol:
         "Closed set: the adaptation sees, and scoring uses, the target rows of the classes "
         "the task's two corpora share."
     )
+    optional_tasks: tuple[ProtocolTask, ...] = ()
+    root_dirs: Mapping[str, str] = dataclasses.field(default_factory=dict)
 
     def select_tasks(self, names: Sequence[str] | None = None) -> tuple[ProtocolTask, ...]:
         """All tasks, or those named like ``["B->E", "C->B"]``."""
         if not names:
             return self.tasks
-        by_name = {t.name: t for t in self.tasks}
+        by_name = {t.name: t for t in (*self.tasks, *self.optional_tasks)}
         unknown = [n for n in names if n not in by_name]
         if unknown:
             raise ValueError(f"unknown {self.name} task(s) {unknown}; choose from {list(by_name)}")
@@ -216,7 +222,8 @@ def load_protocol_tables(
             corpus = protocol.domains[code]
             path = Path(cache) / f"{corpus}_{corpora.feature_set}.npz"
             if not path.is_file():
-                corpus_to_table(corpus, root / corpus, corpora.feature_set, path)
+                folder = root / protocol.root_dirs.get(code, corpus)
+                corpus_to_table(corpus, folder, corpora.feature_set, path)
             tables[code] = load_table(path)
         return tables
     if protocol.synthetic is None:
@@ -293,6 +300,63 @@ def get_protocol(name: str) -> Protocol:
 
 
 register_protocol(SER)
+
+
+def _synthetic_me(code: str, feature_set: str, root: str | None, seed: int):
+    """A synthetic micro-expression database table (built on first use)."""
+    from dalib.synth import default_root, load_synthetic_me_table
+
+    base = Path(root) if root else default_root() / "me"
+    if seed != 0:
+        base = base / f"seed_{seed}"
+    return load_synthetic_me_table(code, feature_set, root=base, build=True, seed=seed)
+
+
+MER_DATABASES = {"C": "casme2", "H": "smic-hs", "V": "smic-vis", "N": "smic-nir", "S": "samm"}
+_ME_CLASSES = ("negative", "positive", "surprise")
+
+
+def _me_task(s: str, t: str) -> ProtocolTask:
+    return ProtocolTask(s, t, _ME_CLASSES)
+
+
+#: Cross-database micro-expression recognition (the CDMER benchmark of Zong et al.):
+#: CASME II and SMIC-HS/VIS/NIR, 12 tasks, three classes, LBP-TOP, UF1 headline.
+#: The SAMM tasks (C<->S, H<->S) run when named with ``--tasks``.
+MER = Protocol(
+    name="mer",
+    title="cross-database micro-expression recognition (CDMER): C = CASME II, H/V/N = "
+    "SMIC-HS/VIS/NIR, S = SAMM",
+    domains=MER_DATABASES,
+    tasks=tuple(
+        _me_task(s, t)
+        for s, t in (
+            ("C", "H"),
+            ("H", "C"),
+            ("C", "V"),
+            ("V", "C"),
+            ("C", "N"),
+            ("N", "C"),
+            ("H", "V"),
+            ("V", "H"),
+            ("H", "N"),
+            ("N", "H"),
+            ("V", "N"),
+            ("N", "V"),
+        )
+    ),
+    feature_set="lbptop",
+    metrics=("uf1", "uar"),
+    synthetic=_synthetic_me,
+    convention="Three classes (positive, negative, surprise; CASME II and SAMM mapped as in "
+    "the CDMER benchmark, other classes dropped); every target clip of those classes is "
+    "adapted to and scored.",
+    optional_tasks=tuple(
+        _me_task(s, t) for s, t in (("C", "S"), ("S", "C"), ("H", "S"), ("S", "H"))
+    ),
+    root_dirs={"C": "casme2", "H": "smic", "V": "smic", "N": "smic", "S": "samm"},
+)
+register_protocol(MER)
 
 
 def ser_tasks(names: Sequence[str] | None = None) -> tuple[ProtocolTask, ...]:
