@@ -120,7 +120,7 @@ def protocol_config() -> ml_collections.ConfigDict:
             "synthetic": True,
             "root": "",
             "tables": "",
-            "feature_set": "is09",
+            "feature_set": "",  # "": the protocol's (is09 for ser, lbptop for mer)
             "synth_root": "",
             "synth_seed": 0,
         }

@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 
 __all__ = [
+    "COMPOSITE",
     "MER",
     "MER_DATABASES",
     "PROTOCOLS",
@@ -85,6 +86,11 @@ class Protocol:
       convention: the target-row convention, printed under every table.
       optional_tasks: further tasks run only when named (``--tasks``).
       root_dirs: domain code -> folder under ``--root`` (default: the corpus name).
+      kind: ``"pairs"`` (source -> target tasks) or ``"loso"`` (the ``pooled``
+        domains pooled, one task per held-out subject; see
+        :mod:`dalib.experiment.composite`).
+      pooled: the domains a ``"loso"`` protocol pools.
+      classes: the class set of a ``"loso"`` protocol.
     """
 
     name: str
@@ -100,9 +106,26 @@ class Protocol:
     )
     optional_tasks: tuple[ProtocolTask, ...] = ()
     root_dirs: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    kind: str = "pairs"
+    pooled: tuple[str, ...] = ()
+    classes: tuple[str, ...] = ()
+
+    @property
+    def codes(self) -> tuple[str, ...]:
+        """The domains a full run needs."""
+        if self.kind == "loso":
+            return self.pooled
+        return tuple(dict.fromkeys(c for t in self.tasks for c in (t.source, t.target)))
 
     def select_tasks(self, names: Sequence[str] | None = None) -> tuple[ProtocolTask, ...]:
         """All tasks, or those named like ``["B->E", "C->B"]``."""
+        if self.kind == "loso":
+            if names:
+                raise ValueError(
+                    f"protocol {self.name!r} holds out each subject in turn; it has no tasks to "
+                    "choose (--tasks)"
+                )
+            return ()
         if not names:
             return self.tasks
         by_name = {t.name: t for t in (*self.tasks, *self.optional_tasks)}
@@ -358,6 +381,27 @@ MER = Protocol(
 )
 register_protocol(MER)
 
+#: Composite-database evaluation (MEGC 2019): CASME II + SMIC-HS + SAMM pooled,
+#: leave-one-subject-out, UF1 and UAR over all samples and per database.
+COMPOSITE = Protocol(
+    name="composite",
+    title="composite-database micro-expression recognition (MEGC 2019): CASME II + SMIC-HS + "
+    "SAMM pooled, leave one subject out",
+    domains={c: MER_DATABASES[c] for c in ("C", "H", "S")},
+    tasks=(),
+    feature_set="lbptop",
+    metrics=("uf1", "uar"),
+    synthetic=_synthetic_me,
+    convention="Leave one subject out over the pooled databases: each subject's clips are "
+    "the target once; the predictions of all folds are pooled and scored over all samples "
+    "(overall) and per database.",
+    root_dirs={"C": "casme2", "H": "smic", "S": "samm"},
+    kind="loso",
+    pooled=("C", "H", "S"),
+    classes=_ME_CLASSES,
+)
+register_protocol(COMPOSITE)
+
 
 def ser_tasks(names: Sequence[str] | None = None) -> tuple[ProtocolTask, ...]:
     """The six SER tasks, or those named like ``["B->E", "C->B"]``."""
@@ -393,6 +437,7 @@ def map_classes(
     target_labels: Sequence[str] | np.ndarray,
     *,
     classes: Sequence[str] | None = None,
+    require_in_target: bool = True,
 ) -> tuple[ClassMapping, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Maps two tables' class names onto the classes they share.
 
@@ -401,6 +446,8 @@ def map_classes(
       target_labels: ``[N_t]`` class names of the target table (used only to know
         which class names exist there, and for scoring); ``""`` marks an
         unlabelled row, which is never kept.
+      require_in_target: with ``classes``, refuse a fully labelled target that
+        lacks one of them (off for held-out subjects, which rarely show every class).
       classes: restrict to these classes (a protocol's class set); default: the
         intersection of both tables' class names, or the source's class names
         when some target rows are unlabelled.
@@ -423,7 +470,8 @@ def map_classes(
         shared = sorted(s_names & t_names) if labelled.all() else sorted(s_names)
     else:
         shared = list(classes)
-        sides = [("source", s_names)] + ([("target", t_names)] if labelled.all() else [])
+        check_target = labelled.all() and require_in_target
+        sides = [("source", s_names)] + ([("target", t_names)] if check_target else [])
         for side, names in sides:
             missing = [c for c in shared if c not in names]
             if missing:

@@ -357,18 +357,19 @@ def write_tables(
     *,
     methods: Sequence[str],
     tasks: Sequence[str],
-    expected: int,
+    missing: int = 0,
     metrics: Sequence[str] = ("uar", "war"),
     note: str = "",
+    summary: str | None = None,
 ) -> dict[str, ResultsTable]:
     """Writes ``results_<metric>.{md,csv}`` for each metric; returns the tables.
 
-    ``methods`` are row labels (:attr:`RunSpec.label`). When fewer than
-    ``expected`` runs are in ``records`` the note says the table is incomplete.
+    ``methods`` are row labels (:attr:`RunSpec.label`). ``missing`` requested
+    runs that have not finished make the note say the table is incomplete.
+    ``summary`` is passed to :class:`ResultsTable` (a pooled ``overall`` column).
     """
     out = Path(out)
     rows = [{**r, "method": r.get("label", r["method"])} for r in records]
-    missing = expected - len(rows)
     lines = [note] if note else []
     if any(ORACLE_LABEL in m for m in methods):
         lines.append(
@@ -376,11 +377,16 @@ def write_tables(
             "labels: they are not valid unsupervised results."
         )
     if missing > 0:
-        lines.append(f"INCOMPLETE: {missing} of {expected} requested runs have not finished.")
+        lines.append(f"INCOMPLETE: {missing} requested runs have not finished.")
     tables = {}
     for metric in metrics:
         table = ResultsTable(
-            rows, metric=metric, methods=methods, tasks=tasks, note="\n\n".join(lines)
+            rows,
+            metric=metric,
+            methods=methods,
+            tasks=tasks,
+            note="\n\n".join(lines),
+            summary=summary,
         )
         atomic_write_text(out / f"results_{metric}.md", table.to_markdown() + "\n")
         atomic_write_text(out / f"results_{metric}.csv", table.to_csv())
@@ -464,7 +470,7 @@ def run_pair(
             out,
             methods=[spec.label],
             tasks=[name],
-            expected=len(jobs),
+            missing=len(jobs) - len(records),
             note=f"{_selection_note([spec])} Classes: {task.mapping.describe()}. Target rows: "
             f"{spec.data.target_rows} ({task.scored.sum()} of {len(task.target_labels)} scored).",
         )
@@ -496,35 +502,49 @@ def run_protocol(
             c.options = ml_collections.ConfigDict()  # options of another method do not carry
         c.method = name
         specs.append(RunSpec.from_config(c))
-    tasks = protocol.select_tasks(list(config.tasks))
     corpora = CorporaSpec.from_config(config.corpora.to_dict(), protocol)
+    selected = protocol.select_tasks(list(config.tasks))
+    codes = protocol.codes if protocol.kind == "loso" else _codes(selected)
     out = Path(out)
-    jobs = [
-        _Job(spec, t.name, s, out / spec.method / _task_dirname(t.name) / _seed_dir(s))
-        for spec in specs
-        for t in tasks
-        for s in spec.seeds
-    ]
-    codes = list(dict.fromkeys(c for t in tasks for c in (t.source, t.target)))
     tables = load_protocol_tables(protocol, corpora, codes, out / "features")
     prints = {code: table_fingerprint(table) for code, table in tables.items()}
-    by_name = {t.name: t for t in tasks}
-    data_hashes = {t.name: f"{prints[t.source]}:{prints[t.target]}" for t in tasks}
+    if protocol.kind == "loso":
+        from dalib.experiment.composite import loso_folds, pool_tables
+
+        pooled = pool_tables({c: tables[c] for c in protocol.pooled})
+        pooled_print = ":".join(prints[c] for c in protocol.pooled)
+        pairs = {
+            subject: (src, tgt, protocol.classes, f"{pooled_print}:{subject}")
+            for subject, (src, tgt) in loso_folds(pooled).items()
+        }
+    else:
+        pairs = {
+            t.name: (tables[t.source], tables[t.target], t.classes,
+                     f"{prints[t.source]}:{prints[t.target]}")
+            for t in selected
+        }  # fmt: skip
+    jobs = [
+        _Job(spec, name, s, out / spec.method / _task_dirname(name) / _seed_dir(s))
+        for spec in specs
+        for name in pairs
+        for s in spec.seeds
+    ]
 
     def load_task(name: str, spec: RunSpec) -> Task:
-        t = by_name[name]
+        source, target, classes, _ = pairs[name]
         return prepare_task(
-            tables[t.source],
-            tables[t.target],
-            name=t.name,
-            classes=t.classes,
+            source,
+            target,
+            name=name,
+            classes=classes,
             normalize=spec.data.normalize,
             target_rows=spec.data.target_rows,
+            require_in_target=protocol.kind != "loso",
         )
 
     extra: dict[str, Any] = {
         "protocol": protocol.name,
-        "corpora": corpora.kind if corpora.kind == "synthetic" else "user",
+        "corpora": "synthetic" if corpora.kind == "synthetic" else "user",
     }
     if corpora.kind == "synthetic":
         extra["synth_seed"] = corpora.synth_seed
@@ -532,20 +552,47 @@ def run_protocol(
         jobs,
         load_task,
         progress=progress,
-        data_hashes=data_hashes,
+        data_hashes={name: pair[3] for name, pair in pairs.items()},
         extra=extra,
         save_model=False,
     )
-    result_tables = {}
-    if records:
+    missing = len(jobs) - len(records)
+    note = (
+        _selection_note(specs)
+        + f" Corpora: {corpora.label} ({corpora.feature_set}). {protocol.convention}"
+    )
+    result_tables: dict[str, ResultsTable] = {}
+    if protocol.kind == "loso":
+        from dalib.experiment.composite import OVERALL, summarize_loso
+
+        done = {(r["method"], r["task"], r["seed"]) for r in records}
+        runs = [
+            (j.spec.label, j.seed, j.path) for j in jobs if (j.spec.method, j.task, j.seed) in done
+        ]
+        summary = summarize_loso(runs, protocol.classes, protocol.pooled)
+        if summary:
+            result_tables = write_tables(
+                summary,
+                out,
+                methods=[s.label for s in specs],
+                tasks=[*protocol.pooled, OVERALL],
+                missing=missing,
+                metrics=protocol.metrics,
+                note=note + f" {len(pairs)} folds.",
+                summary=OVERALL,
+            )
+    elif records:
         result_tables = write_tables(
             records,
             out,
             methods=[s.label for s in specs],
-            tasks=[t.name for t in tasks],
-            expected=len(jobs),
+            tasks=list(pairs),
+            missing=missing,
             metrics=protocol.metrics,
-            note=_selection_note(specs)
-            + f" Corpora: {corpora.label} ({corpora.feature_set}). {protocol.convention}",
+            note=note,
         )
-    return SweepResult(records, failures, skipped, ran, result_tables, len(jobs) - len(records))
+    return SweepResult(records, failures, skipped, ran, result_tables, missing)
+
+
+def _codes(tasks) -> list[str]:
+    return list(dict.fromkeys(c for t in tasks for c in (t.source, t.target)))

@@ -28,6 +28,9 @@ class ResultsTable:
       methods: row order (default: order of first appearance).
       tasks: column order (default: order of first appearance).
       note: a line printed under the table (e.g. how models were selected).
+      summary: the task whose cell is the last column instead of the average over
+        tasks (e.g. ``"overall"``: the metric over all samples of a pooled
+        leave-one-subject-out protocol); it is not a column of its own.
     """
 
     def __init__(
@@ -38,15 +41,18 @@ class ResultsTable:
         methods: Sequence[str] | None = None,
         tasks: Sequence[str] | None = None,
         note: str = "",
+        summary: str | None = None,
     ):
         if not records:
             raise ValueError("no finished runs to tabulate")
         self.metric = metric
         self.note = note
+        self.summary = summary
         self.methods = (
             list(methods) if methods else list(dict.fromkeys(r["method"] for r in records))
         )
         self.tasks = list(tasks) if tasks else list(dict.fromkeys(r["task"] for r in records))
+        self.tasks = [t for t in self.tasks if t != summary]
         # values[method][task][seed] = metric
         self.values: dict[str, dict[str, dict[int, float]]] = {}
         self.unscored: set[tuple[str, str]] = set()  # finished runs with nothing to score
@@ -69,8 +75,11 @@ class ResultsTable:
     def average(self, method: str) -> tuple[float, float, int]:
         """Seed-wise mean over all tasks, then ``(mean, std, seeds)`` over seeds.
 
-        Only seeds that finished every task count; NaN when there is none.
+        Only seeds that finished every task count; NaN when there is none. With a
+        ``summary`` task, its cell instead.
         """
+        if self.summary is not None:
+            return self.cell(method, self.summary)
         per_task = self.values.get(method, {})
         seed_sets = [set(per_task.get(t, {})) for t in self.tasks]
         seeds = sorted(set.intersection(*seed_sets)) if seed_sets else []
@@ -87,7 +96,7 @@ class ResultsTable:
                 return "unscored" if unscored else "–"
             return f"{mean:.1f} ± {std:.1f}" if count > 1 else f"{mean:.1f}"
 
-        header = ["method", *self.tasks, "average"]
+        header = ["method", *self.tasks, self.summary or "average"]
         body = [
             [
                 m,
@@ -169,7 +178,7 @@ class ResultsTable:
         buf = io.StringIO()
         writer = csv.writer(buf)
         head = ["method"]
-        for t in [*self.tasks, "average"]:
+        for t in [*self.tasks, self.summary or "average"]:
             head += [f"{t} mean", f"{t} std", f"{t} n"]
         writer.writerow(head)
         for m in self.methods:

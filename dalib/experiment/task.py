@@ -161,6 +161,7 @@ def prepare_task(
     classes: Sequence[str] | None = None,
     normalize: str = "pooled",
     target_rows: str = "shared",
+    require_in_target: bool = True,
 ) -> Task:
     """Maps classes, normalises the features, and separates the target labels.
 
@@ -174,6 +175,7 @@ def prepare_task(
       normalize: see :data:`dalib.experiment.NORMALIZE`.
       target_rows: ``"shared"`` (the labelled target rows of the shared classes:
         the published protocols' closed-set convention) or ``"all"``.
+      require_in_target: refuse a fully labelled target lacking one of ``classes``.
 
     Returns:
       A :class:`Task`.
@@ -199,7 +201,10 @@ def prepare_task(
             "source and target"
         )
     mapping, s_keep, s_y, t_keep, t_y = map_classes(
-        s_labels, t_labels, classes=None if not classes else classes
+        s_labels,
+        t_labels,
+        classes=None if not classes else classes,
+        require_in_target=require_in_target,
     )
     if target_rows == "all":
         t_rows = np.ones(len(t_labels), dtype=bool)
