@@ -52,7 +52,10 @@ def default_config() -> ml_collections.ConfigDict:
       * ``model``: the MLP encoder of the deep methods (``hidden``, ``dropout``).
       * ``train``: fixed budget of the deep methods (``steps``, ``batch_size``,
         ``learning_rate``, ``weight_decay``, ``ramp``: alignment weights rise
-        with DANN's schedule, ``ramp_gamma``; ``log_every`` for the curves).
+        with DANN's schedule, ``ramp_gamma``; ``log_every`` for the curves;
+        ``vmap_seeds``: train the seeds of a method and task as one vmapped
+        program, which is faster but equals separate runs only up to float
+        round-off, which training can amplify into different predictions).
       * ``options``: method options overriding the method's defaults (see
         :func:`dalib.experiment.method_defaults`).
       * ``selection``: ``criterion`` (:data:`SELECTION_CRITERIA`),
@@ -84,6 +87,7 @@ def default_config() -> ml_collections.ConfigDict:
             "ramp": True,
             "ramp_gamma": 10.0,
             "log_every": 10,
+            "vmap_seeds": False,
         }
     )
     c.options = ml_collections.ConfigDict()

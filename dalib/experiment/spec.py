@@ -90,6 +90,7 @@ class TrainSpec:
     ramp: bool
     ramp_gamma: float
     log_every: int
+    vmap_seeds: bool = False
 
 
 @dataclasses.dataclass(frozen=True)
@@ -179,6 +180,7 @@ class RunSpec:
             ramp=bool(t["ramp"]),
             ramp_gamma=_checks.check_positive(t["ramp_gamma"], _c("train.ramp_gamma")),
             log_every=pos(t["log_every"], _c("train.log_every")),
+            vmap_seeds=bool(t.get("vmap_seeds", False)),
         )
         grid = tuple(_checks.check_positive(g, _c("selection.grid entries")) for g in s["grid"])
         selection = SelectionSpec(

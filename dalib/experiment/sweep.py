@@ -31,7 +31,7 @@ import ml_collections
 import numpy as np
 
 from dalib import metrics as _metrics
-from dalib.experiment.fitting import Fitted, fit_method
+from dalib.experiment.fitting import Fitted, fit_seeds
 from dalib.experiment.outputs import RunDir, atomic_write_text
 from dalib.experiment.protocols import CorporaSpec, get_protocol, load_protocol_tables
 from dalib.experiment.spec import ORACLE_LABEL, RunSpec, describe_selection
@@ -124,6 +124,13 @@ def _plots(spec: RunSpec, run: RunDir, task: Task, fitted: Fitted, seed: int, cm
     return written
 
 
+def _wants_tsne(spec: RunSpec, seed: int) -> bool:
+    tsne_seeds = spec.plots.tsne_seeds
+    if spec.plots.seeds:
+        tsne_seeds = min(tsne_seeds, spec.plots.seeds)
+    return "tsne" in spec.plots.kinds and seed < spec.seeds[0] + tsne_seeds
+
+
 def _history_csv(history: Mapping[str, Sequence[float]]) -> str:
     buf = io.StringIO()
     names = list(history)
@@ -142,8 +149,9 @@ def run_one(
     *,
     extra: Mapping[str, Any] | None = None,
     save_model: bool = False,
+    fitted: Fitted | None = None,
 ) -> dict[str, Any]:
-    """Fits, scores and writes one run; returns its metrics record.
+    """Fits (unless ``fitted`` is given), scores and writes one run; returns its metrics record.
 
     The directory is cleared first if an earlier attempt left it incomplete;
     ``COMPLETE`` is written only after every other file.
@@ -154,12 +162,8 @@ def run_one(
     run = RunDir(run_dir)
     run.start()
     run.write_json("config.json", {**spec.config, "seed": seed, "config_hash": spec.hash})
-    tsne_seeds = spec.plots.tsne_seeds
-    if spec.plots.seeds:
-        tsne_seeds = min(tsne_seeds, spec.plots.seeds)
-    want_tsne = "tsne" in spec.plots.kinds and seed < spec.seeds[0] + tsne_seeds
-    oracle = task.target_labels if spec.selection.criterion == "oracle" else None
-    fitted = fit_method(spec, task.adapt, seed, want_features=want_tsne, oracle_labels=oracle)
+    if fitted is None:
+        (fitted,) = _fit_group(spec, task, [seed])
     scores = score(task, fitted.predictions)
     classes = task.classes
     scored = task.scored
@@ -304,51 +308,80 @@ def _sweep(
     failures: list[RunFailure] = []
     bar = _progress(len(pending), progress and bool(pending))
     tasks: dict[tuple, Task] = {}
+    groups: dict[tuple, list[_Job]] = {}  # the seeds of one method and task train together
+    for job in pending:
+        groups.setdefault((job.spec.hash, job.spec.method, job.task), []).append(job)
     ran = 0
+
+    def fail(job: _Job, err: Exception) -> None:
+        failures.append(
+            RunFailure(
+                job.spec.method, job.task, job.seed, str(job.path), f"{type(err).__name__}: {err}"
+            )
+        )
+        print(
+            f"error: run {job.spec.method} {job.task} seed {job.seed} failed: "
+            f"{type(err).__name__}: {err}\n  its folder {job.path} is left incomplete; "
+            "fix the cause and run the same command again to redo it",
+            file=sys.stderr,
+        )
+
     try:
-        for job in pending:
+        for group in groups.values():
+            first = group[0]
             if bar is not None:
-                bar.set_description(f"{job.spec.method} {job.task} seed {job.seed}")
-            key = (job.task, job.spec.data)
+                bar.set_description(f"{first.spec.method} {first.task}")
+            key = (first.task, first.spec.data)
             if key not in tasks:  # bad data is the user's to fix: stop the sweep here
-                tasks[key] = load_task(job.task, job.spec)
-            run_extra = {**extra, "data_hash": data_hashes[job.task]}
+                tasks[key] = load_task(first.task, first.spec)
+            task = tasks[key]
+            run_extra = {**extra, "data_hash": data_hashes[first.task]}
             try:
-                records.append(
-                    run_one(
-                        job.spec,
-                        tasks[key],
-                        job.seed,
-                        job.path,
-                        extra=run_extra,
-                        save_model=save_model,
-                    )
-                )
-                ran += 1
+                fits = _fit_group(first.spec, task, [j.seed for j in group])
             except (KeyboardInterrupt, ConfigMismatchError):
                 raise
             except Exception as err:  # a failed run must not stop the sweep
-                failures.append(
-                    RunFailure(
-                        job.spec.method,
-                        job.task,
-                        job.seed,
-                        str(job.path),
-                        f"{type(err).__name__}: {err}",
+                for job in group:
+                    fail(job, err)
+                fits = [None] * len(group)
+            for job, fitted in zip(group, fits, strict=True):
+                if fitted is None:
+                    continue
+                try:
+                    records.append(
+                        run_one(
+                            job.spec,
+                            task,
+                            job.seed,
+                            job.path,
+                            extra=run_extra,
+                            save_model=save_model,
+                            fitted=fitted,
+                        )
                     )
-                )
-                print(
-                    f"error: run {job.spec.method} {job.task} seed {job.seed} failed: "
-                    f"{type(err).__name__}: {err}\n  its folder {job.path} is left incomplete; "
-                    "fix the cause and run the same command again to redo it",
-                    file=sys.stderr,
-                )
+                    ran += 1
+                except (KeyboardInterrupt, ConfigMismatchError):
+                    raise
+                except Exception as err:
+                    fail(job, err)
             if bar is not None:
-                bar.update(1)
+                bar.update(len(group))
     finally:
         if bar is not None:
             bar.close()
     return records, failures, skipped, ran
+
+
+def _fit_group(spec: RunSpec, task: Task, seeds: list[int]) -> list[Fitted]:
+    """Fits the seeds of one method on one task (vmapped where :func:`fit_seeds` can)."""
+    oracle = task.target_labels if spec.selection.criterion == "oracle" else None
+    return fit_seeds(
+        spec,
+        task.adapt,
+        seeds,
+        want_features=[_wants_tsne(spec, s) for s in seeds],
+        oracle_labels=oracle,
+    )
 
 
 def write_tables(
