@@ -57,11 +57,17 @@ class ConfigMismatchError(ValueError):
 def score(task: Task, predictions: np.ndarray) -> dict[str, Any]:
     """UAR, WAR, UF1, per-class recall and the confusion matrix on the scored target rows.
 
-    With no scored row (an unlabelled target) the metrics are ``None``.
+    The only reader of the target labels (with the oracle selection, when asked
+    for). Also returns ``true_names``, each target row's class name (``""``
+    when not scored), for ``predictions.csv``. With no scored row (an
+    unlabelled target) the metrics are ``None``.
     """
     mask = task.scored
     c = task.num_classes
     scored = int(mask.sum())
+    true_names = [
+        task.classes[y] if ok else "" for y, ok in zip(task.target_labels, mask, strict=True)
+    ]
     if scored == 0:
         return {
             "uar": None,
@@ -70,6 +76,7 @@ def score(task: Task, predictions: np.ndarray) -> dict[str, Any]:
             "recall": {},
             "confusion_matrix": None,
             "num_scored": 0,
+            "true_names": true_names,
         }
     y = task.target_labels[mask]
     p = np.asarray(predictions)[mask]
@@ -86,6 +93,7 @@ def score(task: Task, predictions: np.ndarray) -> dict[str, Any]:
         "recall": recall,
         "confusion_matrix": cm.tolist(),
         "num_scored": scored,
+        "true_names": true_names,
     }
 
 
@@ -166,10 +174,9 @@ def run_one(
         (fitted,) = _fit_group(spec, task, [seed])
     scores = score(task, fitted.predictions)
     classes = task.classes
-    scored = task.scored
     run.write_predictions(
         task.target_files,
-        [classes[y] if ok else "" for y, ok in zip(task.target_labels, scored, strict=True)],
+        scores["true_names"],
         [classes[i] for i in fitted.predictions],
         fitted.scores,
         classes,
@@ -198,7 +205,7 @@ def run_one(
             "description": task.mapping.describe(),
         },
         "num_source": len(task.adapt.source_labels),
-        "num_target_adapted": len(task.target_labels),
+        "num_target_adapted": len(task.target_files),
         "num_target_scored": scores["num_scored"],
         "selection": fitted.selection,
         "timing": {
