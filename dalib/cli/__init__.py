@@ -3,10 +3,15 @@
 ::
 
     dalib synth speech --out DIR
+    dalib synth me --out DIR
     dalib features --corpus emodb --root DIR --set is09 --out emodb.npz
+    dalib features --corpus casme2 --root DIR --set lbptop --out casme2.npz
+    dalib import-mat feats.mat --features X --labels y --subjects s --out table.npz
     dalib run --source S.npz --target T.npz --method dann --seeds 3 --out runs/x
     dalib predict --run runs/x/dann/seed_0 --table new.npz --out predictions.csv
     dalib protocol ser --synthetic --methods source_only,dann,tca --seeds 3 --out runs/ser
+    dalib protocol mer --synthetic --methods source_only,svm,tgsr,rstr --out runs/mer
+    dalib protocol composite --synthetic --methods svm,tgsr --out runs/composite
     dalib methods
 
 Each subcommand lives in its own module (``add`` builds its parser, ``run``
@@ -24,12 +29,12 @@ import sys
 import zipfile
 from collections.abc import Sequence
 
-from dalib.cli import _features, _methods, _predict, _protocol, _run, _synth
+from dalib.cli import _features, _import_mat, _methods, _predict, _protocol, _run, _synth
 from dalib.cli._common import EXIT_BAD_INPUT, CommandError
 
 __all__ = ["main"]
 
-_SUBCOMMANDS = (_synth, _features, _run, _predict, _protocol, _methods)
+_SUBCOMMANDS = (_synth, _features, _import_mat, _run, _predict, _protocol, _methods)
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dalib.cli._common import EXIT_OK, CommandError, check_out_file
 
-FEATURE_SETS = ("is09", "is10", "egemaps", "compare", "logmel")
+FEATURE_SETS = ("is09", "is10", "egemaps", "compare", "logmel", "lbptop", "lbpsip")
 
 
 def add(sub) -> None:
@@ -14,14 +14,20 @@ def add(sub) -> None:
         description="Reads a corpus in its original layout and writes a feature table "
         "(features [N, D], labels as class names, speakers, files).",
     )
-    p.add_argument("--corpus", required=True, help="emodb, enterface, casia or iemocap")
+    p.add_argument(
+        "--corpus",
+        required=True,
+        help="emodb, enterface, casia or iemocap; "
+        "micro-expressions: casme2, smic-hs, smic-vis, smic-nir or samm",
+    )
     p.add_argument("--root", required=True, metavar="DIR", help="the corpus folder")
     p.add_argument(
         "--set",
         dest="feature_set",
         required=True,
         choices=FEATURE_SETS,
-        help="feature set: openSMILE functionals or pooled log-mel",
+        help="feature set: openSMILE functionals or pooled log-mel (speech); LBP-TOP or LBP-SIP "
+        "(micro-expressions: 112x112 faces, 16 frames, grids 1,2,4,8)",
     )
     p.add_argument("--out", required=True, metavar="TABLE", help="output .npz or .csv")
     p.add_argument("--sample-rate", type=int, default=16000, help="decode audio at this rate (Hz)")
@@ -47,4 +53,6 @@ def run(args) -> int:
         f"wrote {args.out}: {len(table)} rows x {table.features.shape[1]} features, "
         f"classes {table.classes}"
     )
+    if table.meta.get("summary"):
+        print(table.meta["summary"])
     return EXIT_OK

@@ -41,6 +41,22 @@ def add(sub) -> None:
     )
     speech.add_argument("--force", action="store_true", help="rebuild even when cached")
     speech.set_defaults(handler=run_speech)
+    me = kinds.add_parser(
+        "me",
+        help="the synthetic micro-expression databases (casme2, smic-hs, smic-vis, smic-nir, samm)",
+        description="Renders the five synthetic micro-expression databases in the original "
+        "layouts of the real releases (frames and coding spreadsheets) and their LBP-TOP tables "
+        "(OUT/<db>/features/lbptop.npz, computed by the real readers). Cached.",
+    )
+    me.add_argument("--out", required=True, metavar="DIR", help="folder for the databases")
+    me.add_argument("--seed", type=int, default=0, help="build seed (default 0)")
+    me.add_argument("--databases", default="", metavar="NAMES", help="subset (C,H,V,N,S or names)")
+    me.add_argument("--feature-sets", default="lbptop", metavar="SETS", help="default lbptop")
+    me.add_argument("--subjects", type=int, metavar="K", help="keep the first K subjects")
+    me.add_argument("--clips", type=int, metavar="K", help="keep K clips per subject")
+    me.add_argument("--workers", type=int, default=2, help="worker processes (default 2)")
+    me.add_argument("--force", action="store_true", help="rebuild even when cached")
+    me.set_defaults(handler=run_me)
 
 
 def run_speech(args) -> int:
@@ -56,6 +72,27 @@ def run_speech(args) -> int:
         feature_sets=[s for s in args.feature_sets.split(",") if s],
         num_speakers=args.speakers,
         num_sentences=args.sentences,
+        num_workers=args.workers,
+        force=args.force,
+    )
+    for name, path in paths.items():
+        print(f"{name}: {path}")
+    return EXIT_OK
+
+
+def run_me(args) -> int:
+    from dalib.cli._common import check_out_dir
+    from dalib.synth import build_me
+
+    check_out_dir(args.out)
+    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
+    paths = build_me(
+        args.out,
+        seed=args.seed,
+        databases=[d for d in args.databases.split(",") if d] or None,
+        feature_sets=[s for s in args.feature_sets.split(",") if s],
+        num_subjects=args.subjects,
+        clips_per_subject=args.clips,
         num_workers=args.workers,
         force=args.force,
     )
