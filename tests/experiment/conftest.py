@@ -1,4 +1,11 @@
-"""Tiny labelled feature tables and a tiny run configuration for the runner tests."""
+"""Tiny labelled feature tables and a tiny run configuration for the experiment tests.
+
+Compiling a deep method's training program dominates these tests' time, and
+:mod:`dalib.experiment.fitting` caches one program per (method, options, model,
+train section, feature size, class count). Tests therefore share one tiny
+configuration (:func:`tiny_config`, the same budget as the CLI tests' ``TINY``)
+and tables of ``DIM`` features with three shared classes wherever they can.
+"""
 
 import numpy as np
 import pytest
@@ -44,10 +51,16 @@ def tiny_config(method="source_only", **options):
     return c
 
 
-@pytest.fixture(scope="session")
-def pair():
+def make_pair():
+    """A source with classes angry, happy, sad, boredom; a shifted, rescaled target with
+    angry, happy, sad, surprise: three shared classes."""
     source = make_table(["angry", "happy", "sad", "boredom"], seed=0)
     target = make_table(
         ["angry", "happy", "sad", "surprise"], shift=1.5, scale=2.0, seed=1, prefix="t"
     )
     return source, target
+
+
+@pytest.fixture(scope="session")
+def pair():
+    return make_pair()

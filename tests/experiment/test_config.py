@@ -6,15 +6,16 @@ import ml_collections
 import pytest
 
 from dalib.experiment import (
-    METHODS,
     apply_overrides,
     config_hash,
     default_config,
     load_config_file,
     protocol_config,
+    registry,
     resolve_config,
 )
 
+METHODS = registry.names()
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 
 
@@ -58,10 +59,10 @@ def test_bad_overrides_are_rejected(item, match):
     "field,value,error,match",
     [
         ("method", "dnn", ValueError, "did you mean 'dann'"),
-        ("seeds", 0, ValueError, "seeds must be an integer >= 1"),
-        ("data.normalize", "global", ValueError, "data.normalize='global'"),
-        ("selection.criterion", "best", ValueError, "selection.criterion='best'"),
-        ("train.learning_rate", 0.0, ValueError, "learning_rate must be a number > 0"),
+        ("seeds", 0, ValueError, r"seeds` must be an integer >= 1, got 0"),
+        ("data.normalize", "global", ValueError, r"data.normalize` must be one of .*'global'"),
+        ("selection.criterion", "best", ValueError, r"criterion` must be one of .*'best'"),
+        ("train.learning_rate", 0.0, ValueError, r"learning_rate` must be a finite number > 0"),
         ("model.hidden", (), ValueError, "model.hidden"),
     ],
 )

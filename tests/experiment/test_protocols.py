@@ -11,7 +11,7 @@ def test_six_ser_tasks_with_field_class_sets():
     assert by["B->E"] == ("angry", "disgust", "fear", "happy", "sad")
     assert by["C->B"] == ("angry", "fear", "happy", "neutral", "sad")
     assert by["E->C"] == ("angry", "fear", "happy", "sad", "surprise")
-    with pytest.raises(ValueError, match="unknown SER task"):
+    with pytest.raises(ValueError, match=r"unknown ser task\(s\) \[.B->X.\]"):
         protocols.ser_tasks(["B->X"])
 
 

@@ -1,8 +1,9 @@
-"""The runner: class mapping, honest training, selection, outputs and resumption."""
+"""Tasks, fitting and sweeps: class mapping, honest training, selection, outputs, resumption."""
 
 import csv
 import dataclasses
 import json
+import re
 
 import numpy as np
 import pytest
@@ -10,12 +11,12 @@ import pytest
 from dalib.experiment import (
     ORACLE_LABEL,
     ConfigMismatchError,
-    fit,
-    method_label,
+    RunSpec,
+    fit_method,
     prepare_task,
-    resolve_config,
     run_pair,
-    runner,
+    sweep,
+    table_fingerprint,
 )
 
 from .conftest import make_table, tiny_config
@@ -31,35 +32,35 @@ def test_prepare_task_maps_shared_classes_and_reports_the_rest(pair):
     assert task.classes == ("angry", "happy", "sad")
     assert task.mapping.dropped_source == {"boredom": 10}
     assert task.mapping.dropped_target == {"surprise": 10}
-    assert len(task.source_labels) == 30 and len(task.target_labels) == 30
+    assert len(task.adapt.source_labels) == 30 and len(task.target_labels) == 30
     assert set(task.target_labels.tolist()) == {0, 1, 2}
     assert "dropped from target: surprise (10 samples)" in task.mapping.describe()
 
 
 def test_prepare_task_all_target_rows_marks_unshared_rows(pair):
     task = _task(pair, target_rows="all")
-    assert len(task.target_features) == 40
+    assert len(task.adapt.target_features) == 40
     assert int((task.target_labels == -1).sum()) == 10
     assert int(task.scored.sum()) == 30
 
 
 def test_prepare_task_normalisation_modes(pair):
-    pooled = _task(pair)  # the default: one map for both domains
+    pooled = _task(pair).adapt  # the default: one map for both domains
     both = np.concatenate([pooled.source_features, pooled.target_features])
     np.testing.assert_allclose(both.mean(0), 0.0, atol=1e-5)
     np.testing.assert_allclose(both.std(0), 1.0, atol=1e-4)
     gap = pooled.target_features.mean(0) - pooled.source_features.mean(0)
     assert np.linalg.norm(gap) > 0.5  # the domain shift is kept
-    source = _task(pair, normalize="source")
+    source = _task(pair, normalize="source").adapt
     np.testing.assert_allclose(source.source_features.mean(0), 0.0, atol=1e-5)
-    domain = _task(pair, normalize="domain")
+    domain = _task(pair, normalize="domain").adapt
     for x in (domain.source_features, domain.target_features):
         np.testing.assert_allclose(x.mean(0), 0.0, atol=1e-5)
         np.testing.assert_allclose(x.std(0), 1.0, atol=1e-4)
-    speaker = _task(pair, normalize="speaker")
+    speaker = _task(pair, normalize="speaker").adapt
     spk = pair[0].speakers[pair[0].labels != "boredom"]
     np.testing.assert_allclose(speaker.source_features[spk == "s0"].mean(0), 0.0, atol=1e-5)
-    raw = _task(pair, normalize="none")
+    raw = _task(pair, normalize="none").adapt
     keep = pair[1].labels != "surprise"
     np.testing.assert_array_equal(raw.target_features, pair[1].features[keep])
 
@@ -77,9 +78,9 @@ def test_prepare_task_rejects_tables_without_shared_classes(pair):
 
 
 def test_fit_is_reproducible_and_depends_on_the_seed(pair):
-    config = resolve_config(tiny_config())
-    task = _task(pair)
-    a, b, c = fit(config, task, 0), fit(config, task, 0), fit(config, task, 1)
+    spec = RunSpec.from_config(tiny_config())
+    data = _task(pair).adapt
+    a, b, c = fit_method(spec, data, 0), fit_method(spec, data, 0), fit_method(spec, data, 1)
     np.testing.assert_array_equal(a.scores, b.scores)
     np.testing.assert_array_equal(a.predictions, b.predictions)
     assert not np.array_equal(a.scores, c.scores)
@@ -87,60 +88,13 @@ def test_fit_is_reproducible_and_depends_on_the_seed(pair):
     assert a.selection["criterion"] == "last" and not a.selection["uses_target_labels"]
 
 
-@pytest.mark.parametrize(
-    "method,options",
-    [
-        ("source_only", {}),
-        ("dsan", {}),  # reads target pseudo-labels
-        ("dann", {"disc_hidden": (8,)}),
-        ("svm", {}),
-        ("jda", {"iterations": 2}),  # pseudo-labels too
-    ],
-)
-@pytest.mark.parametrize("target_rows", ["shared", "all"])
-def test_target_labels_never_change_the_predictions(pair, method, options, target_rows):
-    """Permuting the target labels (all rows) leaves every prediction and score as it was."""
-    source, target = pair
-    if target_rows == "shared":  # same class set on both sides: every target row is kept
-        target = make_table(["angry", "happy", "sad"], shift=1.5, scale=2.0, seed=1, prefix="t")
-    permuted = dataclasses.replace(
-        target, labels=np.random.default_rng(7).permutation(target.labels)
-    )
-    assert not np.array_equal(permuted.labels, target.labels)
-    config = tiny_config(method, **options)
-    config.data.target_rows = target_rows
-    config = resolve_config(config)
-    task = prepare_task(source, target, name="x", target_rows=target_rows)
-    task_p = prepare_task(source, permuted, name="x", target_rows=target_rows)
-    np.testing.assert_array_equal(task.target_features, task_p.target_features)
-    a, b = fit(config, task, 0), fit(config, task_p, 0)
-    np.testing.assert_array_equal(a.predictions, b.predictions)
-    np.testing.assert_array_equal(a.scores, b.scores)
-
-
-def test_fit_never_reads_target_labels_without_the_oracle(pair, monkeypatch):
-    """The training path gets a task whose target labels raise when touched."""
-
-    class Poisoned(np.ndarray):
-        def __getitem__(self, item):
-            raise AssertionError("target labels were read")
-
-        def __array__(self, *args, **kwargs):
-            raise AssertionError("target labels were read")
-
-    task = _task(pair)
-    poisoned = dataclasses.replace(task, target_labels=np.zeros(3).view(Poisoned))
-    for method in ("source_only", "svm"):
-        for criterion in ("last", "snd", "entropy"):
-            config = tiny_config(method)
-            config.selection.criterion = criterion
-            fit(resolve_config(config), poisoned, 0)
+# The permuted- and poisoned-label tests of every method are in test_labels.py.
 
 
 def test_label_free_selection_scores_every_checkpoint(pair):
     config = tiny_config()
     config.selection.criterion = "snd"
-    fitted = fit(resolve_config(config), _task(pair), 0)
+    fitted = fit_method(RunSpec.from_config(config), _task(pair).adapt, 0)
     candidates = fitted.selection["candidates"]
     assert [c["step"] for c in candidates] == [4, 8, 12]
     scores = [c["score"] for c in candidates]
@@ -151,7 +105,7 @@ def test_label_free_selection_scores_every_checkpoint(pair):
 def test_dev_selection_holds_out_source_rows(pair):
     config = tiny_config()
     config.selection.criterion = "dev"
-    fitted = fit(resolve_config(config), _task(pair), 0)
+    fitted = fit_method(RunSpec.from_config(config), _task(pair).adapt, 0)
     assert fitted.selection["source_rows_held_out"] == 6  # 20 % of 10 rows, per class
     assert all(np.isfinite(c["score"]) for c in fitted.selection["candidates"])
 
@@ -160,7 +114,7 @@ def test_oracle_selection_is_labelled_everywhere(pair, tmp_path):
     config = tiny_config()
     config.selection.criterion = "oracle"
     config.seeds = 1
-    label = method_label(resolve_config(config))
+    label = RunSpec.from_config(config).label
     assert ORACLE_LABEL in label
     result = run_pair(config, *pair, tmp_path, progress=False)
     assert result.ok
@@ -194,13 +148,23 @@ def test_run_pair_writes_every_output_and_resumes(pair, tmp_path):
     assert not (tmp_path / "source_only" / "seed_1" / "tsne.png").exists()  # first seed only
     metrics = json.loads((run0 / "metrics.json").read_text())
     assert metrics["class_mapping"]["dropped_source"] == {"boredom": 10}
+    # run_pair's default is data.target_rows=all: every target row is adapted to and
+    # predicted; the 10 "surprise" rows (not a source class) are not scored.
     assert 0.0 <= metrics["uar"] <= 1.0 and metrics["num_target_scored"] == 30
+    assert metrics["num_target_adapted"] == 40
     with open(run0 / "predictions.csv") as f:
         rows = list(csv.reader(f))
     assert rows[0] == ["file", "true", "predicted", "p_angry", "p_happy", "p_sad"]
-    assert len(rows) == 31 and rows[1][0].startswith("t_")
+    assert len(rows) == 41 and rows[1][0].startswith("t_")
+    truth = {r[0]: r[1] for r in rows[1:]}
+    target = pair[1]
+    for f, label in zip(target.files, target.labels, strict=True):
+        assert truth[f] == ("" if label == "surprise" else label)
+    for r in rows[1:]:
+        assert sum(float(v) for v in r[3:]) == pytest.approx(1.0, abs=1e-5)
     table = (tmp_path / "results_uar.md").read_text()
     assert "| source_only |" in table and "S->T" in table
+    assert "Target rows: all (30 of 40 scored)" in table
 
     again = run_pair(config, *pair, tmp_path, task_name="S->T", progress=False)
     assert again.ran == 0 and again.skipped == 2
@@ -217,19 +181,20 @@ def test_run_pair_writes_every_output_and_resumes(pair, tmp_path):
 
 
 def test_a_failed_run_is_reported_and_not_passed_off_as_complete(pair, tmp_path, monkeypatch):
-    real_fit = runner.fit
+    real_run_one = sweep.run_one
 
-    def flaky(config, task, seed, **kwargs):
+    def flaky(spec, task, seed, *args, **kwargs):
         if seed == 1:
             raise RuntimeError("boom")
-        return real_fit(config, task, seed, **kwargs)
+        return real_run_one(spec, task, seed, *args, **kwargs)
 
-    monkeypatch.setattr(runner, "fit", flaky)
+    monkeypatch.setattr(sweep, "run_one", flaky)
     result = run_pair(tiny_config(), *pair, tmp_path, progress=False)
     assert not result.ok and result.missing == 1
     assert result.failures[0].seed == 1 and "boom" in result.failures[0].error
     assert not (tmp_path / "source_only" / "seed_1" / "COMPLETE").exists()
-    assert "INCOMPLETE: 1 of 2" in (tmp_path / "results_uar.md").read_text()
+    table = (tmp_path / "results_uar.md").read_text()
+    assert re.search(r"INCOMPLETE: 1 (of 2 )?requested run", table)
 
 
 def test_run_pair_refuses_finished_runs_made_on_other_data(pair, tmp_path):
@@ -238,9 +203,7 @@ def test_run_pair_refuses_finished_runs_made_on_other_data(pair, tmp_path):
     config.seeds = 1
     assert run_pair(config, source, target, tmp_path, progress=False).ok
     record = json.loads((tmp_path / "source_only" / "seed_0" / "metrics.json").read_text())
-    assert record["data_hash"] == (
-        runner.table_fingerprint(source) + ":" + runner.table_fingerprint(target)
-    )
+    assert record["data_hash"] == (table_fingerprint(source) + ":" + table_fingerprint(target))
     changed = dataclasses.replace(target, features=target.features + np.float32(0.5))
     with pytest.raises(ConfigMismatchError, match="other data"):
         run_pair(config, source, changed, tmp_path, progress=False)
@@ -251,32 +214,32 @@ def test_run_pair_refuses_finished_runs_made_on_other_data(pair, tmp_path):
 
 def test_table_fingerprint_sees_every_column(pair):
     source, _ = pair
-    base = runner.table_fingerprint(source)
-    assert runner.table_fingerprint(dataclasses.replace(source)) == base
+    base = table_fingerprint(source)
+    assert table_fingerprint(dataclasses.replace(source)) == base
     bumped = source.features.copy()
     bumped[3, 2] = np.nextafter(bumped[3, 2], np.float32(np.inf))
-    assert runner.table_fingerprint(dataclasses.replace(source, features=bumped)) != base
+    assert table_fingerprint(dataclasses.replace(source, features=bumped)) != base
     files = source.files.copy()
     files[0] = "other"
-    assert runner.table_fingerprint(dataclasses.replace(source, files=files)) != base
-    assert runner.table_fingerprint(dataclasses.replace(source, speakers=None)) != base
+    assert table_fingerprint(dataclasses.replace(source, files=files)) != base
+    assert table_fingerprint(dataclasses.replace(source, speakers=None)) != base
 
 
 def test_corpus_norm_is_source_only_on_per_corpus_normalised_features(pair):
     # corpus_norm = the source_only network trained on data.normalize="domain".
-    cn = resolve_config(tiny_config("corpus_norm"))
+    cn = RunSpec.from_config(tiny_config("corpus_norm"))
     assert cn.data.normalize == "domain"
     so = tiny_config()
     so.data.normalize = "domain"
-    so = resolve_config(so)
-    a = fit(cn, _task(pair, normalize="domain"), 0)
-    b = fit(so, _task(pair, normalize="domain"), 0)
+    so = RunSpec.from_config(so)
+    a = fit_method(cn, _task(pair, normalize="domain").adapt, 0)
+    b = fit_method(so, _task(pair, normalize="domain").adapt, 0)
     np.testing.assert_array_equal(a.predictions, b.predictions)
     np.testing.assert_array_equal(a.scores, b.scores)
     # Whatever data.normalize says, corpus_norm normalises per corpus.
     pooled = tiny_config("corpus_norm")
     pooled.data.normalize = "pooled"
-    assert resolve_config(pooled).data.normalize == "domain"
+    assert RunSpec.from_config(pooled).data.normalize == "domain"
 
 
 def test_run_pair_with_corpus_norm_normalises_per_corpus(pair, tmp_path):
@@ -288,7 +251,9 @@ def test_run_pair_with_corpus_norm_normalises_per_corpus(pair, tmp_path):
     so = tiny_config()
     so.seeds = 1
     so.data.normalize = "domain"
-    ref = fit(resolve_config(so), _task(pair, normalize="domain"), 0)
+    # run_pair adapts to every target row by default (data.target_rows=all)
+    ref_task = _task(pair, normalize="domain", target_rows="all")
+    ref = fit_method(RunSpec.from_config(so), ref_task.adapt, 0)
     with open(tmp_path / "corpus_norm" / "seed_0" / "predictions.csv") as f:
         rows = list(csv.DictReader(f))
     classes = _task(pair).classes
@@ -306,3 +271,14 @@ def test_plots_seeds_limits_the_drawings_to_the_first_seeds(pair, tmp_path):
     assert (seed0 / "confusion.png").is_file() and (seed0 / "curves.png").is_file()
     assert not list(seed1.glob("*.png")) and (seed1 / "COMPLETE").is_file()
     assert json.loads((seed1 / "metrics.json").read_text())["plots"] == []
+
+
+def test_run_pair_with_shared_target_rows_keeps_the_closed_set(pair, tmp_path):
+    config = tiny_config()
+    config.seeds = 1
+    config.data.target_rows = "shared"
+    record = run_pair(config, *pair, tmp_path, progress=False).records[0]
+    assert record["num_target_adapted"] == 30 and record["num_target_scored"] == 30
+    with open(tmp_path / "source_only" / "seed_0" / "predictions.csv") as f:
+        rows = list(csv.reader(f))
+    assert len(rows) == 31 and "surprise" not in {r[1] for r in rows}
