@@ -48,7 +48,8 @@ def _run(capsys, *argv):
                 "--name",
                 "--quiet",
                 "oracle",
-                "dann",
+                "--method",
+                "dalib methods",  # the method list moved there (issue 10: from the registry)
             ],
         ),
         (

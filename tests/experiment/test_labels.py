@@ -16,7 +16,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from dalib.experiment import RunSpec, fit_method, prepare_task, registry, run_one, sweep
+from dalib.experiment import RunSpec, fit_method, prepare_task, registry, run_one, runs
 
 from .conftest import make_pair, make_table, tiny_config
 
@@ -205,7 +205,7 @@ def check_run_one_never_reads_target_labels(name, tasks, tmp_path, monkeypatch):
     """A whole run, scoring and plots aside, with poisoned target labels."""
     task = _prepare(name, tasks["source"], tasks["all"], name="x", target_rows="all")
     calls = []
-    real_score, real_plots = sweep.score, sweep._plots
+    real_score, real_plots = runs.score, runs._plots
 
     def score(t, predictions):
         calls.append("score")
@@ -217,8 +217,8 @@ def check_run_one_never_reads_target_labels(name, tasks, tmp_path, monkeypatch):
             spec, run, dataclasses.replace(t, target_labels=task.target_labels), fitted, *args
         )
 
-    monkeypatch.setattr(sweep, "score", score)
-    monkeypatch.setattr(sweep, "_plots", plots)
+    monkeypatch.setattr(runs, "score", score)
+    monkeypatch.setattr(runs, "_plots", plots)
     for criterion in _criteria(name):
         poison = Poison()
         poisoned = dataclasses.replace(task, target_labels=poison)
