@@ -21,6 +21,7 @@ MODULES = {
     "dalib.metrics": "Metrics",
     "dalib.nn": "Flax modules",
     "dalib.train": "Training",
+    "dalib.audio": "Audio decoding",
     "dalib.data": "Corpora and feature tables",
     "dalib.features": "Features",
     "dalib.synth": "Synthetic corpora",

@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 import re
 
-from dalib.data._audio import load_audio, resample, to_int16
+from dalib.audio import load_audio, resample, to_int16
 from dalib.data._casia import CASIA_LABELS, CASIA_LAYOUT, read_casia
 from dalib.data._emodb import EMODB_LABELS, EMODB_LAYOUT, read_emodb
 from dalib.data._enterface import ENTERFACE_LABELS, ENTERFACE_LAYOUT, read_enterface

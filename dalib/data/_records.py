@@ -8,6 +8,8 @@ import os
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
+from dalib.audio import AudioReadError
+
 __all__ = [
     "CANONICAL_LABELS",
     "AudioReadError",
@@ -40,10 +42,6 @@ class CorpusLayoutError(ValueError):
     The message names the folder, the layout that was expected and, for file
     names that do not parse, lists them.
     """
-
-
-class AudioReadError(ValueError):
-    """An audio (or audio-visual) file could not be decoded; the message names it."""
 
 
 @dataclasses.dataclass(frozen=True)

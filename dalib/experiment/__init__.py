@@ -50,6 +50,7 @@ from dalib.experiment.protocols import (
     ser_tasks,
 )
 from dalib.experiment.registry import DeepContext, DeepParts, Method, register
+from dalib.experiment.runs import run_one, score
 from dalib.experiment.spec import (
     NORMALIZE,
     ORACLE_LABEL,
@@ -62,10 +63,8 @@ from dalib.experiment.sweep import (
     ConfigMismatchError,
     RunFailure,
     SweepResult,
-    run_one,
     run_pair,
     run_protocol,
-    score,
     write_tables,
 )
 from dalib.experiment.tables import ResultsTable, results_table

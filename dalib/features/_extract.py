@@ -240,7 +240,7 @@ def extract(
       deviation, :math:`2 \cdot 64 = 128` values. Deep models that need the
       frame sequence call :func:`~dalib.features.logmel` on the audio instead.
 
-    Files are decoded with :func:`dalib.data.load_audio` (videos through
+    Files are decoded with :func:`dalib.audio.load_audio` (videos through
     ffmpeg) at ``sample_rate``; signals are taken to be at ``sample_rate``.
     With a cache, each result is stored under the SHA-256 of the file's bytes
     (or of the signal) plus the feature set and every option that changes it;
@@ -260,7 +260,7 @@ def extract(
       :class:`FeatureMatrix` ``(values [N, D] float32, names [D])``.
 
     Raises:
-      dalib.data.AudioReadError: a file is missing or cannot be decoded (named).
+      dalib.audio.AudioReadError: a file is missing or cannot be decoded (named).
       ValueError: unknown feature set, bad signal, or non-finite features (named).
 
     Examples:
@@ -279,8 +279,7 @@ def extract(
       Eyben et al., "openSMILE: the Munich versatile and fast open-source audio
       feature extractor", ACM Multimedia 2010.
     """
-    from dalib.data._audio import load_audio
-    from dalib.data._records import AudioReadError
+    from dalib.audio import AudioReadError, load_audio
 
     name = canonical_feature_set(set)
     if name != "logmel" and logmel_options:

@@ -7,7 +7,7 @@ import pytest
 import soundfile as sf
 
 from dalib import features
-from dalib.data import _audio
+from dalib import audio as _audio
 from dalib.features import _extract
 
 RATE = 16000

@@ -1,4 +1,8 @@
-"""Decoding audio files (and the audio track of videos) to mono float32."""
+"""Decoding audio files (and the audio track of videos) to mono float32.
+
+Below both :mod:`dalib.data` (corpus readers, TFDS builders) and
+:mod:`dalib.features` (openSMILE, log-mel), which both decode audio through it.
+"""
 
 from __future__ import annotations
 
@@ -9,9 +13,11 @@ from pathlib import Path
 
 import numpy as np
 
-from dalib.data._records import AudioReadError
+__all__ = ["VIDEO_SUFFIXES", "AudioReadError", "load_audio", "resample", "to_int16"]
 
-__all__ = ["VIDEO_SUFFIXES", "load_audio", "resample", "to_int16"]
+
+class AudioReadError(ValueError):
+    """An audio (or audio-visual) file could not be decoded; the message names it."""
 
 #: Files decoded through ffmpeg (their audio stream) rather than libsndfile.
 VIDEO_SUFFIXES = frozenset({".avi", ".mp4", ".mkv", ".mov", ".webm", ".flv", ".mpg", ".mpeg"})
