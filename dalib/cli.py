@@ -4,6 +4,8 @@
 
     dalib synth speech --out DIR
     dalib features --corpus emodb --root DIR --set is09 --out emodb.npz
+    dalib features --corpus casme2 --root DIR --set lbptop --out casme2.npz
+    dalib import-mat feats.mat --features X --labels y --subjects s --out table.npz
     dalib run --source S.npz --target T.npz --method dann --seeds 3 --out runs/x
     dalib protocol ser --synthetic --methods source_only,dann,tca --seeds 3 --out runs/ser
     dalib methods
@@ -123,20 +125,46 @@ def build_parser() -> argparse.ArgumentParser:
         description="Reads a corpus in its original layout and writes a feature table "
         "(features [N, D], labels as class names, speakers, files).",
     )
-    feats.add_argument("--corpus", required=True, help="emodb, enterface, casia or iemocap")
+    feats.add_argument(
+        "--corpus",
+        required=True,
+        help="emodb, enterface, casia or iemocap; micro-expressions: casme2, smic-hs, smic-vis, "
+        "smic-nir or samm",
+    )
     feats.add_argument("--root", required=True, metavar="DIR", help="the corpus folder")
     feats.add_argument(
         "--set",
         dest="feature_set",
         required=True,
-        choices=("is09", "is10", "egemaps", "compare", "logmel"),
-        help="feature set: openSMILE functionals or pooled log-mel",
+        choices=("is09", "is10", "egemaps", "compare", "logmel", "lbptop", "lbpsip"),
+        help="feature set: openSMILE functionals or pooled log-mel (speech); LBP-TOP or LBP-SIP "
+        "(micro-expressions: 112x112 faces, 16 frames, grids 1,2,4,8)",
     )
     feats.add_argument("--out", required=True, metavar="TABLE", help="output .npz or .csv")
     feats.add_argument(
         "--sample-rate", type=int, default=16000, help="decode audio at this rate (Hz)"
     )
     feats.add_argument("--no-cache", action="store_true", help="do not use the feature cache")
+
+    # -------------------------------------------------------------- import-mat
+    imp = sub.add_parser(
+        "import-mat",
+        help="convert a MATLAB .mat feature file (v5 or v7.3) into a feature table",
+        description="Reads features, labels and optionally subjects and groups (the face block "
+        "of each feature column) from a .mat file and writes a feature table. Features may be "
+        "stored [N, D] or [D, N]. A wrong variable name lists the file's variables.",
+    )
+    imp.add_argument("file", metavar="FILE.mat", help="the MATLAB file")
+    imp.add_argument("--features", required=True, metavar="VAR", help="feature matrix variable")
+    imp.add_argument("--labels", required=True, metavar="VAR", help="label vector variable")
+    imp.add_argument("--subjects", metavar="VAR", help="subject vector variable")
+    imp.add_argument("--groups", metavar="VAR", help="column -> group (face block) variable")
+    imp.add_argument(
+        "--label-names",
+        metavar="1=negative,2=positive",
+        help="class names of numeric label codes (required when labels are numbers)",
+    )
+    imp.add_argument("--out", required=True, metavar="TABLE", help="output .npz or .csv")
 
     # --------------------------------------------------------------------- run
     run = sub.add_parser(
@@ -271,7 +299,40 @@ def _cmd_features(args) -> int:
         f"wrote {args.out}: {len(table)} rows x {table.features.shape[1]} features, "
         f"classes {table.classes}"
     )
+    if table.meta.get("summary"):
+        print(table.meta["summary"])
     return EXIT_OK
+
+
+def _cmd_import_mat(args) -> int:
+    from dalib.data import import_mat
+
+    table = import_mat(
+        args.file,
+        features=args.features,
+        labels=args.labels,
+        subjects=args.subjects,
+        groups=args.groups,
+        label_names=_parse_label_names(args.label_names),
+        out=args.out,
+    )
+    print(
+        f"wrote {args.out}: {len(table)} rows x {table.features.shape[1]} features, "
+        f"classes {table.classes}" + (", with groups" if table.groups is not None else "")
+    )
+    return EXIT_OK
+
+
+def _parse_label_names(text: str | None) -> dict[int, str] | None:
+    if not text:
+        return None
+    out = {}
+    for item in text.split(","):
+        code, sep, name = item.partition("=")
+        if not sep or not code.strip().lstrip("-").isdigit() or not name.strip():
+            raise _Error(f"--label-names must read like 1=negative,2=positive; got {item!r}")
+        out[int(code)] = name.strip()
+    return out
 
 
 def _load_config(args, base):
@@ -415,6 +476,7 @@ def _cmd_methods(args) -> int:
 _COMMANDS = {
     "synth": _cmd_synth,
     "features": _cmd_features,
+    "import-mat": _cmd_import_mat,
     "run": _cmd_run,
     "protocol": _cmd_protocol,
     "methods": _cmd_methods,

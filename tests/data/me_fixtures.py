@@ -90,7 +90,7 @@ def make_casme2(root: Path, *, release: str = "raw", sheet_name="CASME2-coding-2
         if present:
             names = [f"{prefix}{n}.jpg" for n in range(onset, offset + 1)]
             write_clip(frames_dir / f"sub{subject:02d}" / filename, names, seed=i)
-    rows = [list(r[:2]) + [None] + list(r[2:5]) + [None] + list(r[5:7]) for r in CASME2_ROWS]
+    rows = [[*r[:2], None, *r[2:5], None, *r[5:7]] for r in CASME2_ROWS]
     write_xlsx(root / sheet_name, [CASME2_HEADER, *rows])
     return CASME2_WRITTEN
 
