@@ -9,8 +9,9 @@ from typing import Any
 
 import numpy as np
 
+from dalib.data import _face
 from dalib.data._casme2 import read_casme2
-from dalib.data._face import FACE_SIZE, NUM_FRAMES, prepare_clip
+from dalib.data._face import prepare_clip
 from dalib.data._me import MECorpus
 from dalib.data._samm import read_samm
 from dalib.data._smic import read_smic_hs, read_smic_nir, read_smic_vis
@@ -87,8 +88,8 @@ def me_features(
     corpus: MECorpus,
     feature_set: str = "lbptop",
     *,
-    size: tuple[int, int] = FACE_SIZE,
-    num_frames: int | None = NUM_FRAMES,
+    size: tuple[int, int] | None = None,
+    num_frames: int | str | None = "default",
     detect: bool | None = None,
     span: str = "all",
     radii: Sequence[float] = (3, 3, 3),
@@ -106,9 +107,10 @@ def me_features(
     Args:
       corpus: from a micro-expression reader.
       feature_set: ``"lbptop"`` or ``"lbpsip"``.
-      size: face size ``(height, width)``.
-      num_frames: clip length after temporal normalisation (``None``: as recorded;
-        clips must then be long enough for the temporal radius).
+      size: face size ``(height, width)``; ``None``: :data:`~dalib.data.FACE_SIZE` (112 x 112).
+      num_frames: clip length after temporal normalisation (default
+        :data:`~dalib.data.NUM_FRAMES`, 16; ``None``: as recorded, and clips
+        must then be long enough for the temporal radius).
       detect: run the face detector; ``None`` means ``corpus.release == "raw"``.
       span: ``"all"`` or ``"onset-offset"`` frames (see :func:`~dalib.data.prepare_clip`).
       radii, neighbours, grids: LBP-TOP options (``grids`` for LBP-SIP too).
@@ -124,6 +126,8 @@ def me_features(
     """
     name = _feature_set(feature_set)
     fn, block_groups = _descriptor(name)
+    size = _face.FACE_SIZE if size is None else tuple(size)
+    num_frames = _face.NUM_FRAMES if num_frames == "default" else num_frames
     if detect is None:
         detect = corpus.release == "raw"
     grids = tuple(int(g) for g in grids)
@@ -151,6 +155,8 @@ def me_features(
     names = _names(name, n_blocks, per_block, int(neighbours))
     face = {
         "detector": "opencv haarcascade_frontalface_default (onset frame)" if detect else "none",
+        "size": list(size),
+        "num_frames": num_frames,
         "detected": detected,
         "fallback_centre_square": len(fallback),
         "fallback_clips": fallback,
@@ -206,8 +212,8 @@ def me_corpus_to_table(
     corpus = read_me_corpus(corpus_name, root, **reader_options)
     features, groups, names, face = me_features(corpus, name, **options)
     settings = {
-        "size": list(options.get("size", FACE_SIZE)),
-        "num_frames": options.get("num_frames", NUM_FRAMES),
+        "size": face.pop("size"),
+        "num_frames": face.pop("num_frames"),
         "span": options.get("span", "all"),
         "grids": list(options.get("grids", (1, 2, 4, 8))),
     }
