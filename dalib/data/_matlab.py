@@ -223,10 +223,10 @@ def import_mat(
       >>> import pathlib, tempfile
       >>> import numpy as np, scipy.io
       >>> path = pathlib.Path(tempfile.mkdtemp()) / "feats.mat"
-      >>> scipy.io.savemat(path, {"X": np.ones((4, 3)), "y": np.array([[1, 2, 2, 1]])})
+      >>> scipy.io.savemat(path, {"X": np.ones((3, 4)), "y": np.array([[1, 2, 2, 1]])})  # [D, N]
       >>> t = import_mat(path, features="X", labels="y", label_names={1: "negative", 2: "positive"})
       >>> t.features.shape, t.labels.tolist()
-      ((3, 4), ['negative', 'positive', 'positive', 'negative'])
+      ((4, 3), ['negative', 'positive', 'positive', 'negative'])
     """
     path = Path(path).expanduser()
     if not path.is_file():
