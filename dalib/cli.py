@@ -3,6 +3,7 @@
 ::
 
     dalib synth speech --out DIR
+    dalib synth me --out DIR
     dalib features --corpus emodb --root DIR --set is09 --out emodb.npz
     dalib features --corpus casme2 --root DIR --set lbptop --out casme2.npz
     dalib import-mat feats.mat --features X --labels y --subjects s --out table.npz
@@ -117,6 +118,21 @@ def build_parser() -> argparse.ArgumentParser:
         "--sentences", type=int, metavar="K", help="keep the first K sentences (quick tests)"
     )
     speech.add_argument("--force", action="store_true", help="rebuild even when cached")
+    me = synth_sub.add_parser(
+        "me",
+        help="the synthetic micro-expression databases (casme2, smic-hs, smic-vis, smic-nir, samm)",
+        description="Renders the five synthetic micro-expression databases in the original layouts "
+        "of the real releases (frames and coding spreadsheets) and their LBP-TOP tables "
+        "(OUT/<db>/features/lbptop.npz, computed by the real readers). Cached.",
+    )
+    me.add_argument("--out", required=True, metavar="DIR", help="folder for the databases")
+    me.add_argument("--seed", type=int, default=0, help="build seed (default 0)")
+    me.add_argument("--databases", default="", metavar="NAMES", help="subset (C,H,V,N,S or names)")
+    me.add_argument("--feature-sets", default="lbptop", metavar="SETS", help="default lbptop")
+    me.add_argument("--subjects", type=int, metavar="K", help="keep the first K subjects")
+    me.add_argument("--clips", type=int, metavar="K", help="keep K clips per subject")
+    me.add_argument("--workers", type=int, default=2, help="worker processes (default 2)")
+    me.add_argument("--force", action="store_true", help="rebuild even when cached")
 
     # ---------------------------------------------------------------- features
     feats = sub.add_parser(
@@ -264,9 +280,23 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _cmd_synth(args) -> int:
-    from dalib.synth import build_speech_corpora
+    from dalib.synth import build_me, build_speech_corpora
 
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
+    if args.kind == "me":
+        paths = build_me(
+            args.out,
+            seed=args.seed,
+            databases=[d for d in args.databases.split(",") if d] or None,
+            feature_sets=[s for s in args.feature_sets.split(",") if s],
+            num_subjects=args.subjects,
+            clips_per_subject=args.clips,
+            num_workers=args.workers,
+            force=args.force,
+        )
+        for name, path in paths.items():
+            print(f"{name}: {path}")
+        return EXIT_OK
     corpora = [c for c in args.corpora.split(",") if c] or None
     sets = [s for s in args.feature_sets.split(",") if s]
     paths = build_speech_corpora(
