@@ -19,13 +19,14 @@ from dalib.data._casme2 import CASME2_DROPPED, CASME2_LABELS
 from dalib.data._samm import SAMM_DROPPED, SAMM_LABELS
 from dalib.synth import (
     ME_DATABASES,
+    _face_model,
+    _me,
     build_me,
     is_current_build,
     load_manifest,
     load_synthetic_me_table,
     resolve_me_database,
 )
-from dalib.synth import _face_model, _me
 
 TINY = {"num_subjects": 2, "clips_per_subject": 3}
 NAMES = ("casme2", "smic-hs", "smic-vis", "smic-nir", "samm")
@@ -76,7 +77,7 @@ def test_real_readers_read_the_tiny_build(tiny, name):
 def test_frames_match_the_database_camera(tiny):
     import cv2
 
-    root, paths = tiny
+    _, paths = tiny
     for name in NAMES:
         spec = ME_DATABASES[name]
         clip = load_manifest(paths[name])["clips"][0]
@@ -92,7 +93,7 @@ def test_haar_detector_finds_the_face_on_onset_frames(tiny):
 
     from dalib.data._face import find_face
 
-    root, paths = tiny
+    _, paths = tiny
     found = total = 0
     for name in NAMES:
         spec = ME_DATABASES[name]
@@ -105,7 +106,7 @@ def test_haar_detector_finds_the_face_on_onset_frames(tiny):
 
 
 def test_same_seed_gives_identical_bytes(tiny, tmp_path):
-    root, paths = tiny
+    _, paths = tiny
     again = build_me(tmp_path, databases=["C", "S"], feature_sets=(), num_workers=0, **TINY)
     for name in ("casme2", "samm"):
         a, b = _digests(paths[name]), _digests(again[name])
@@ -118,7 +119,7 @@ def test_same_seed_gives_identical_bytes(tiny, tmp_path):
 
 
 def test_spreadsheets_carry_no_timestamps(tiny):
-    root, paths = tiny
+    _, paths = tiny
     for name, sheet in (("casme2", "CASME2-coding-20140508.xlsx"), ("samm", None)):
         path = paths[name] / (sheet or "SAMM_Micro_FACS_Codes_v2.xlsx")
         with zipfile.ZipFile(path) as z:
@@ -130,7 +131,7 @@ def test_spreadsheets_carry_no_timestamps(tiny):
 def test_samm_sheet_has_title_rows_before_the_header(tiny):
     import openpyxl
 
-    root, paths = tiny
+    _, paths = tiny
     ws = openpyxl.load_workbook(paths["samm"] / "SAMM_Micro_FACS_Codes_v2.xlsx").active
     rows = list(ws.iter_rows(values_only=True))
     assert rows[13][:2] == ("Subject", "Filename")
@@ -139,7 +140,7 @@ def test_samm_sheet_has_title_rows_before_the_header(tiny):
 
 
 def test_vis_and_nir_film_the_same_events(tiny):
-    root, paths = tiny
+    _, paths = tiny
     vis, nir = (load_manifest(paths[n])["clips"] for n in ("smic-vis", "smic-nir"))
     keys = ("subject", "name", "emotion", "aus", "num_frames", "apex_frame", "blink")
     assert [{k: c[k] for k in keys} for c in vis] == [{k: c[k] for k in keys} for c in nir]
@@ -225,7 +226,7 @@ def test_intensity_profile_is_an_onset_apex_offset_bump():
 
 
 def test_subsets_are_not_current_and_names_resolve(tiny):
-    root, paths = tiny
+    _, paths = tiny
     assert not is_current_build(paths["casme2"])
     manifest = load_manifest(paths["casme2"])
     assert manifest["kind"] == "me" and manifest["subset"] == [2, 3]
@@ -260,7 +261,7 @@ def test_bad_arguments_fail_clearly(tmp_path, kwargs, match):
 
 
 def test_missing_table_without_build_names_the_fix(tmp_path):
-    with pytest.raises(FileNotFoundError, match="dalib.synth.build_me"):
+    with pytest.raises(FileNotFoundError, match=r"dalib\.synth\.build_me"):
         load_synthetic_me_table("V", root=tmp_path, build=False)
     with pytest.raises(ValueError, match="unknown synthetic micro-expression database"):
         load_synthetic_me_table("X", root=tmp_path)
@@ -269,7 +270,7 @@ def test_missing_table_without_build_names_the_fix(tmp_path):
 def test_reader_reports_a_clip_folder_removed_from_the_build(tiny, tmp_path):
     import shutil
 
-    root, paths = tiny
+    _, paths = tiny
     copy = tmp_path / "casme2"
     shutil.copytree(paths["casme2"], copy)
     clip = next(c for c in load_manifest(copy)["clips"] if c["label"])
@@ -292,7 +293,7 @@ def test_cli_builds_a_subset(tmp_path, capsys):
 
 @pytest.mark.slow
 def test_worker_processes_write_the_same_bytes(tiny, tmp_path):
-    root, paths = tiny
+    _, paths = tiny
     again = build_me(tmp_path, databases=["H", "V"], feature_sets=(), num_workers=2, **TINY)
     for name in ("smic-hs", "smic-vis"):
         assert _digests(paths[name]) == _digests(again[name])
