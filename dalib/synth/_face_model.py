@@ -78,8 +78,8 @@ class Imaging:
       gain, offset: grey level ``= gain · radiance + offset``.
       gamma: tone curve exponent on the 0–1 scale.
       vignette: light fall-off towards the frame corners (fraction).
-      nir: near-infrared look (skin brighter and flatter, dark features paler,
-        texture suppressed).
+      nir: near-infrared look (skin brighter and flatter, dark features paler).
+      texture_gain: factor on the subjects' skin texture (< 1: texture lost).
       blur: Gaussian blur of every frame (pixels, 0 = none).
       noise: sensor noise standard deviation (grey levels).
       flicker: relative amplitude of a lamp flicker on the frame gain.
@@ -98,6 +98,7 @@ class Imaging:
     gamma: float = 1.0
     vignette: float = 0.0
     nir: bool = False
+    texture_gain: float = 1.0
     blur: float = 0.0
     noise: float = 1.5
     flicker: float = 0.0
@@ -219,7 +220,7 @@ def render_neutral(
     nir = imaging.nir
     skin = face.skin * (1.12 if nir else 1.0) + (25.0 if nir else 0.0)
     feat = 0.55 if nir else 1.0  # how dark features stay (NIR: iris, brows, lips paler)
-    tex = face.texture * (0.35 if nir else 1.0)
+    tex = face.texture * imaging.texture_gain
 
     # background with a soft vertical gradient
     img = np.full((h, w), imaging.background, np.float32) * (1.0 - 0.15 * (ys / h - 0.5))
