@@ -2,8 +2,8 @@ r"""Local binary patterns in JAX: LBP of an image, LBP-TOP and LBP-SIP of a clip
 
 Every code is computed on whole arrays: one neighbour of one plane is a
 bilinear blend of four shifted slices of the volume, the bits of the ``P``
-neighbours are packed into an integer, a lookup table maps it to its
-rotation-variant uniform bin, and the block histograms come from a one-hot
+neighbours are packed into an integer, a few bit operations (population
+counts) map it to its rotation-variant uniform bin, and the block histograms come from a one-hot
 count summed over time followed by two small membership matrix products per
 face grid. Nothing loops over voxels, so the descriptors ``jit``, ``vmap`` over
 a batch of clips ``[B, T, H, W]`` and run fast on CPU.
@@ -128,6 +128,27 @@ def nri_uniform_table(neighbours: int = 8) -> np.ndarray:
       patterns: application to face recognition", IEEE TPAMI 28(12), 2006.
     """
     return _nri_uniform_table(_check_neighbours(neighbours))
+
+
+def _nri_uniform_map(code: jax.Array, p: int) -> jax.Array:
+    """:func:`nri_uniform_table` computed with bit operations (no gather).
+
+    ``code ^ rotl(code)`` has one bit per circular 0/1 transition; for a
+    uniform code with ``0 < k < P`` ones, ``code & ~rotl(code)`` keeps only the
+    first one of the run, whose position ``s`` gives the rotation ``(P - s) mod P``.
+    A table lookup per voxel is a gather, which costs more on CPU than all the
+    sampling of a plane.
+    """
+    full = (1 << p) - 1
+    rotl = ((code << 1) | (code >> (p - 1))) & full
+    transitions = jax.lax.population_count(code ^ rotl)
+    ones = jax.lax.population_count(code)
+    start = code & ~rotl & full
+    s = jax.lax.population_count(start - 1)  # index of the single set bit
+    bins = 1 + (ones - 1) * p + (p - s) % p
+    bins = jnp.where(ones == 0, 0, bins)
+    bins = jnp.where(ones == p, p * (p - 1) + 1, bins)
+    return jnp.where(transitions <= 2, bins, p * (p - 1) + 2)
 
 
 # --------------------------------------------------------------------------- checks
@@ -292,7 +313,7 @@ def _lbp_codes(image: jax.Array, neighbours: int, radius: float) -> jax.Array:
     vol = image[None]
     offsets = _offsets(neighbours, radius, radius)
     raw = _plane_codes(vol, (0, m, m), (1, h - 2 * m, w - 2 * m), 1, 2, offsets)
-    return jnp.asarray(nri_uniform_table(neighbours))[raw[0]]
+    return _nri_uniform_map(jax.lax.optimization_barrier(raw[0]), neighbours)
 
 
 def lbp(image: ArrayLike, *, neighbours: int = 8, radius: float = 1.0) -> jax.Array:
@@ -552,16 +573,16 @@ def _lbp_top(clip, radii, neighbours, grids, normalize):
     r_x, r_y, r_t = radii
     margins = (_margin(r_t), _margin(r_y), _margin(r_x))
     sizes = tuple(n - 2 * m for n, m in zip(clip.shape, margins, strict=True))
-    table = jnp.asarray(nri_uniform_table(neighbours))
     n_bins = nri_uniform_bins(neighbours)
     planes = (
         (1, 2, _offsets(neighbours, r_y, r_x)),  # XY: rows y, columns x
         (0, 2, _offsets(neighbours, r_t, r_x)),  # XT: rows t, columns x
         (0, 1, _offsets(neighbours, r_t, r_y)),  # YT: rows t, columns y
     )
-    codes = jnp.stack(
-        [table[_plane_codes(clip, margins, sizes, r, c, offsets)] for r, c, offsets in planes]
-    )
+    raw = jnp.stack([_plane_codes(clip, margins, sizes, r, c, o) for r, c, o in planes])
+    # The barrier keeps XLA from fusing the sampling into every use of the code
+    # in the mapping (it would recompute all neighbours several times per voxel).
+    codes = _nri_uniform_map(jax.lax.optimization_barrier(raw), neighbours)
     hist = _block_histograms(codes, n_bins, grids)  # [n_blocks, 3, n_bins]
     if normalize:
         hist = hist / jnp.sum(hist, axis=-1, keepdims=True)

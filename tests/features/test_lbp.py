@@ -164,6 +164,14 @@ def test_nri_uniform_table_matches_run_start_definition(p):
     assert sorted(set(table.tolist())) == list(range(p * (p - 1) + 3))
 
 
+def test_bit_operation_mapping_equals_table_for_every_p():
+    from dalib.features._lbp import _nri_uniform_map
+
+    for p in range(2, 17):
+        codes = jnp.arange(2**p, dtype=jnp.int32)
+        np.testing.assert_array_equal(np.asarray(_nri_uniform_map(codes, p)), nri_uniform_table(p))
+
+
 # --------------------------------------------------------------------------- LBP vs skimage
 
 
