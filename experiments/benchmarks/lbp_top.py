@@ -6,7 +6,8 @@ voxels closer than 3 to a border skipped, histograms normalised per plane and
 block):
 
 * ``dalib``: ``jax.jit(jax.vmap(dalib.features.lbp_top))`` on batches of
-  ``--batch`` clips; compile time is measured once, apart.
+  ``--batch`` clips (on CPU the batching rule of ``lbp_top`` runs the clips one
+  after another inside the compiled program); compile time is measured once, apart.
 * ``numpy-loop``: plain Python/NumPy with nothing vectorised: a loop over
   voxels, planes and neighbours with explicit bilinear interpolation.
 * ``skimage``: ``skimage.feature.local_binary_pattern(..., "nri_uniform")`` on
@@ -133,7 +134,7 @@ def _rate(n_clips: int, times: list[float]) -> tuple[float, float, float]:
 
 def _fmt(rate: tuple[float, float, float]) -> str:
     med, lo, hi = rate
-    return f"{med:9.1f} clips/s (min {lo:.1f}, max {hi:.1f})"
+    return f"{med:9.4g} clips/s (min {lo:.4g}, max {hi:.4g}; {1e3 / med:.4g} ms/clip)"
 
 
 def _load() -> str:
