@@ -3,10 +3,12 @@ r"""Local binary patterns in JAX: LBP of an image, LBP-TOP and LBP-SIP of a clip
 Every code is computed on whole arrays: one neighbour of one plane is a
 bilinear blend of four shifted slices of the volume, the bits of the ``P``
 neighbours are packed into an integer, a few bit operations (population
-counts) map it to its rotation-variant uniform bin, and the block histograms come from a one-hot
-count summed over time followed by two small membership matrix products per
-face grid. Nothing loops over voxels, so the descriptors ``jit``, ``vmap`` over
-a batch of clips ``[B, T, H, W]`` and run fast on CPU.
+counts) map it to its rotation-variant uniform bin, and the block histograms
+come from one ``bincount`` over (plane, cell atom, bin) followed by small 0/1
+matrix products per face grid. Nothing loops over voxels, so the descriptors
+``jit``, ``vmap`` over a batch of clips ``[B, T, H, W]`` (on CPU the batching
+rule runs the clips one after another, which keeps each clip in cache) and
+run at about a millisecond per 16 x 112 x 112 clip on one CPU core.
 
 Conventions shared by all functions (they are also those of scikit-image's
 ``local_binary_pattern``, which :func:`lbp` reproduces code for code):
@@ -51,7 +53,6 @@ __all__ = [
 ]
 
 _MAX_NEIGHBOURS = 16
-_TOP_PLANES = ("XY", "XT", "YT")
 # LBP-SIP bins: 16 four-bit spatial codes then 4 two-bit temporal codes.
 _SIP_SPATIAL_BINS = 16
 _SIP_TEMPORAL_BINS = 4
@@ -546,7 +547,7 @@ def _clipwise(fn):
     """Wraps a one-clip descriptor so that ``vmap`` over clips maps it clip by clip on CPU.
 
     A vmapped batch holds every intermediate of every clip at once (tens of MB
-    for 32 clips) and runs 2-4x slower per clip on CPU than clips taken one at a
+    for 32 clips) and runs several times slower per clip on CPU than clips taken one at a
     time, which stay in cache; on accelerators the batch is vectorised as usual.
     """
 
