@@ -277,6 +277,16 @@ def test_lbp_top_jit_and_vmap():
     np.testing.assert_array_equal(np.asarray(sip_batched), sip)
 
 
+def test_vmap_nested_and_over_other_arguments():
+    clips = jnp.asarray(np.random.default_rng(11).random((2, 3, 5, 8, 8)))
+    nested = jax.vmap(jax.vmap(lambda c: lbp_sip(c, grids=(1, 2))))(clips)
+    single = lbp_sip(clips[1, 2], grids=(1, 2))
+    np.testing.assert_array_equal(np.asarray(nested[1, 2]), np.asarray(single))
+    # The clip itself unbatched: the batching rule must not map over its frames.
+    scaled = jax.vmap(lambda s: lbp_sip(clips[0, 0], grids=(1, 2)) * s)(jnp.arange(3.0))
+    np.testing.assert_array_equal(np.asarray(scaled[2]), 2 * np.asarray(nested[0, 0]))
+
+
 def test_lbp_eager_equals_jit():
     image = np.random.default_rng(9).random((7, 8))
     with jax.disable_jit():
