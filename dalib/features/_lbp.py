@@ -640,9 +640,11 @@ def lbp_top(
     ``grids``, into ``g x g`` cells over rows and columns (all coded frames
     belong to every cell). Cell ``i`` along an axis of ``n`` coded positions
     covers ``[floor(i·n/g), floor((i+1)·n/g))``, so uneven divisions give cells
-    that differ by at most one row or column (larger cells last), and a grid
-    that divides another gives nested cells. For each block the XY, XT and YT
-    histograms are concatenated; with ``normalize`` each of the three sums to 1.
+    that differ by at most one row or column (e.g. 58 rows in 8 cells: 7, 7, 7,
+    8, 7, 7, 7, 8), and a grid that divides another gives nested cells. A clip
+    with fewer coded rows or columns than the finest grid is an error. For each
+    block the XY, XT and YT histograms are concatenated; with ``normalize`` each
+    of the three sums to 1.
     The output is block-major in the order of :func:`block_grid_positions`::
 
         out[k·3B + j·B + b] = hist of plane j (0 = XY, 1 = XT, 2 = YT), bin b, block k
