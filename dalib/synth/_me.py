@@ -406,6 +406,7 @@ def render_planned_clip(
     spec: MEDatabaseSpec, face: FaceParams, clip: dict, seed: int
 ) -> np.ndarray:
     """The frames ``[T, H, W]`` uint8 of one planned clip, seen by ``spec``'s camera."""
+    events = ME_DATABASES[spec.events_from] if spec.events_from else spec
     rng = _rng(seed, _key(spec.name), 3, clip["index"])
     times = np.arange(clip["num_frames"]) / spec.fps
     duration = (clip["num_frames"] - 1) / spec.fps
@@ -418,7 +419,7 @@ def render_planned_clip(
         onset=0.0,
         apex=apex,
         offset=duration,
-        amplitude=spec.amplitude * clip["intensity"],
+        amplitude=events.amplitude * clip["intensity"],
         blink=tuple(clip["blink"]) if clip["blink"] else None,
         rng=rng,
     )
