@@ -19,7 +19,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import math
 import zlib
 from collections.abc import Mapping
 from pathlib import Path
@@ -597,15 +596,10 @@ def spreadsheet(spec: MEDatabaseSpec, clips: list[dict]) -> tuple[str, list[list
     return None
 
 
-def resolution_note(spec: MEDatabaseSpec) -> str:
-    w, h = spec.imaging.size
-    return f"{w}x{h} @ {spec.fps:g} fps"
-
-
-def _check_fps(spec: MEDatabaseSpec) -> None:  # pragma: no cover - definition sanity
-    if spec.duration[1] > 0.5 + 1e-9 or not math.isfinite(spec.fps):
+def _check_spec(spec: MEDatabaseSpec) -> None:
+    if spec.duration[1] > 0.5 + 1e-9 or spec.fps <= 0:
         raise ValueError(f"{spec.name}: a micro-expression lasts at most 0.5 s")
 
 
 for _spec in ME_DATABASES.values():
-    _check_fps(_spec)
+    _check_spec(_spec)

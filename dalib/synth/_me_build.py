@@ -122,6 +122,20 @@ def _cached(db_dir: Path, config_hash: str) -> dict | None:
     return manifest
 
 
+def _check_ours(db_dir: Path) -> None:
+    """Refuses to replace a folder that is not an earlier synthetic build (e.g. real data)."""
+    try:
+        ours = load_manifest(db_dir).get("kind") == "me"
+    except (FileNotFoundError, json.JSONDecodeError, AttributeError):
+        ours = False
+    if not ours and any(db_dir.iterdir()):
+        raise FileExistsError(
+            f"{db_dir} exists and is not a synthetic micro-expression build (no manifest.json "
+            "of dalib.synth.build_me); it may hold real data, so it is left alone. Choose "
+            "another `out` folder or remove it yourself."
+        )
+
+
 def _build_database(
     spec: MEDatabaseSpec, db_dir: Path, seed: int, subset, runner: _Runner, force: bool
 ) -> dict:
@@ -132,6 +146,7 @@ def _build_database(
         return manifest
     log.info("%s: rendering into %s", spec.name, db_dir)
     if db_dir.exists():
+        _check_ours(db_dir)
         shutil.rmtree(db_dir)
     db_dir.mkdir(parents=True)
     t0 = time.perf_counter()
@@ -257,6 +272,8 @@ def build_me(
 
     Raises:
       ValueError: unknown database, bad subset or worker count.
+      FileExistsError: ``out/<name>`` exists and is not an earlier synthetic
+        build (it may hold the real database): it is never overwritten.
 
     Examples:
       >>> import tempfile

@@ -260,6 +260,15 @@ def test_bad_arguments_fail_clearly(tmp_path, kwargs, match):
     assert not any(tmp_path.iterdir())
 
 
+def test_a_folder_that_is_not_a_build_is_never_replaced(tmp_path):
+    real = tmp_path / "casme2" / "CASME2_RAW_selected"
+    real.mkdir(parents=True)
+    (real / "keep.txt").write_text("real data")
+    with pytest.raises(FileExistsError, match="not a synthetic micro-expression build"):
+        build_me(tmp_path, databases=["C"], feature_sets=(), num_workers=0, **TINY)
+    assert (real / "keep.txt").read_text() == "real data"
+
+
 def test_missing_table_without_build_names_the_fix(tmp_path):
     with pytest.raises(FileNotFoundError, match=r"dalib\.synth\.build_me"):
         load_synthetic_me_table("V", root=tmp_path, build=False)
