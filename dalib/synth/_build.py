@@ -68,6 +68,17 @@ def resolve_corpus(corpus: str | SpeechCorpusSpec) -> SpeechCorpusSpec:
         return corpus
     name = _ALIASES.get(corpus, corpus)
     if name not in SPEECH_CORPORA:
+        from dalib.synth._me_build import resolve_me_database
+
+        try:
+            me = resolve_me_database(corpus).name
+        except ValueError:
+            me = None
+        if me is not None:
+            raise ValueError(
+                f"{corpus!r} is a synthetic micro-expression database ({me}); load it with "
+                f"dalib.synth.load_synthetic_me_table({me!r}) or build it with dalib.synth.build_me"
+            )
         raise ValueError(
             f"unknown synthetic corpus {corpus!r}; choose from {sorted(SPEECH_CORPORA)} "
             f"or the codes {sorted(s.code for s in SPEECH_CORPORA.values())}"

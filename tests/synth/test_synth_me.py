@@ -269,6 +269,13 @@ def test_a_folder_that_is_not_a_build_is_never_replaced(tmp_path):
     assert (real / "keep.txt").read_text() == "real data"
 
 
+def test_speech_loader_points_to_the_me_loader(tmp_path):
+    from dalib.synth import load_synthetic_table
+
+    with pytest.raises(ValueError, match=r"load_synthetic_me_table\('samm'\)"):
+        load_synthetic_table("samm", root=tmp_path, build=False)
+
+
 def test_missing_table_without_build_names_the_fix(tmp_path):
     with pytest.raises(FileNotFoundError, match=r"dalib\.synth\.build_me"):
         load_synthetic_me_table("V", root=tmp_path, build=False)
