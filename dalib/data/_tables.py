@@ -29,6 +29,7 @@ _CSV_COLUMNS = {
     "files": "files",
 }
 _CSV_META = "# dalib-meta: "
+_CSV_GROUPS = "# dalib-groups: "
 
 
 class TableError(ValueError):
@@ -48,6 +49,7 @@ class FeatureTable:
       files: ``[N]`` utterance ids, or ``None``.
       feature_names: ``D`` column names, or ``None``.
       meta: free-form JSON-able metadata (corpus, feature set, options).
+      groups: ``[D]`` int, the group (face block) of each feature column, or ``None``.
     """
 
     features: np.ndarray
@@ -57,6 +59,7 @@ class FeatureTable:
     files: np.ndarray | None = None
     feature_names: tuple[str, ...] | None = None
     meta: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    groups: np.ndarray | None = None
 
     def __len__(self) -> int:
         return int(self.features.shape[0])
@@ -78,6 +81,7 @@ def _validate(
     labels,
     optional: Mapping[str, Any],
     feature_names,
+    groups=None,
 ) -> FeatureTable:
     feats = np.asarray(features)
     if feats.dtype == object or not (
@@ -132,7 +136,27 @@ def _validate(
             raise TableError(
                 f"{source}: {len(names)} feature names for {feats.shape[1]} feature columns."
             )
-    return FeatureTable(features=feats, labels=labels, feature_names=names, **extra)
+    groups = _validate_groups(source, groups, feats.shape[1])
+    return FeatureTable(features=feats, labels=labels, feature_names=names, groups=groups, **extra)
+
+
+def _validate_groups(source: str, groups, n_features: int) -> np.ndarray | None:
+    if groups is None:
+        return None
+    arr = np.asarray(groups)
+    if arr.ndim != 1 or arr.shape[0] != n_features:
+        raise TableError(
+            f"{source}: `groups` must give one group per feature column ({n_features}), got "
+            f"shape {arr.shape}."
+        )
+    if arr.dtype.kind == "f" and np.all(np.isfinite(arr)) and np.all(arr == np.round(arr)):
+        arr = arr.astype(np.int64)
+    if arr.dtype.kind not in "iu":
+        raise TableError(
+            f"{source}: `groups` must be integers (the block of each feature column), got "
+            f"dtype {arr.dtype}."
+        )
+    return arr.astype(np.int32)
 
 
 def save_table(
@@ -145,15 +169,17 @@ def save_table(
     subjects: Sequence[str] | np.ndarray | None = None,
     feature_names: Sequence[str] | None = None,
     meta: Mapping[str, Any] | None = None,
+    groups: ArrayLike | None = None,
 ) -> Path:
     """Writes a feature table as ``.npz`` or ``.csv`` (chosen by the suffix).
 
     ``.npz`` keys: ``features`` (float32 ``[N, D]``), ``labels``, and when given
     ``speakers``, ``subjects``, ``files``, ``feature_names`` (unicode arrays) and
-    ``meta`` (a JSON string); no pickled objects, so ``np.load`` reads it with
+    ``meta`` (a JSON string), ``groups`` (int32); no pickled objects, so ``np.load`` reads it with
     ``allow_pickle=False``. ``.csv``: a first line ``# dalib-meta: {json}``, a
     header ``file,speaker,subject,label,<feature names>`` (absent columns left
-    out; features named ``f0000``... when no names are given), one row per
+    out; features named ``f0000``... when no names are given; with ``groups``, a
+    line ``# dalib-groups: 0,0,...,84`` between the two), one row per
     utterance, floats written with 9 significant digits (float32 round-trips).
     The file is written to a temporary name and renamed.
 
@@ -166,6 +192,7 @@ def save_table(
       subjects: ``[N]`` subject ids.
       feature_names: ``D`` column names.
       meta: JSON-able metadata.
+      groups: ``[D]`` integers, the group (face block) of each feature column.
 
     Returns:
       The path written.
@@ -191,6 +218,7 @@ def save_table(
         labels,
         {"speakers": speakers, "subjects": subjects, "files": files},
         feature_names,
+        groups,
     )
     meta_json = json.dumps(dict(meta or {}), sort_keys=True, default=str)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -207,6 +235,8 @@ def save_table(
                     arrays[key] = getattr(table, key)
             if table.feature_names is not None:
                 arrays["feature_names"] = np.array(table.feature_names, dtype=str)
+            if table.groups is not None:
+                arrays["groups"] = table.groups
             with os.fdopen(fd, "wb") as f:
                 np.savez(f, **arrays)
         else:
@@ -235,6 +265,8 @@ def _write_csv(fd: int, table: FeatureTable, meta_json: str) -> None:
     ]
     with os.fdopen(fd, "w", newline="", encoding="utf-8") as f:
         f.write(_CSV_META + meta_json + "\n")
+        if table.groups is not None:
+            f.write(_CSV_GROUPS + ",".join(str(g) for g in table.groups.tolist()) + "\n")
         writer = csv.writer(f)
         writer.writerow([c for c, _ in columns] + list(names))
         for i, row in enumerate(table.features):
@@ -255,7 +287,7 @@ def _load_npz(path: Path) -> FeatureTable:
             raise TableError(
                 f"{path}: no 'features' array; a feature table needs 'features' [N, D] and, "
                 f"for labelled rows, 'labels' [N] (optional: {', '.join(_OPTIONAL)}, "
-                f"feature_names, meta). Keys found: {sorted(keys)}."
+                f"feature_names, groups, meta). Keys found: {sorted(keys)}."
             )
         try:
             arrays = {k: data[k] for k in keys}
@@ -268,6 +300,7 @@ def _load_npz(path: Path) -> FeatureTable:
         arrays.get("labels"),
         {k: arrays.get(k) for k in _OPTIONAL},
         arrays.get("feature_names"),
+        arrays.get("groups"),
     )
     return dataclasses.replace(table, meta=meta)
 
@@ -280,6 +313,13 @@ def _load_csv(path: Path) -> FeatureTable:
             meta = json.loads(first[len(_CSV_META) :])
         else:
             f.seek(0)
+        groups = None
+        position = f.tell()
+        line = f.readline()
+        if line.startswith(_CSV_GROUPS):
+            groups = _parse_groups(path, line[len(_CSV_GROUPS) :])
+        else:
+            f.seek(position)
         rows = list(csv.reader(f))
     if not rows:
         raise TableError(f"{path}: empty CSV; expected a header with a 'label' column.")
@@ -317,15 +357,25 @@ def _load_csv(path: Path) -> FeatureTable:
         np.array(columns.pop("labels"), dtype=str) if "labels" in columns else None,
         columns,
         [header[j] for j in feature_cols],
+        groups,
     )
     return dataclasses.replace(table, meta=meta)
+
+
+def _parse_groups(path: Path, text: str) -> np.ndarray:
+    try:
+        return np.array([int(v) for v in text.strip().split(",")], dtype=np.int64)
+    except ValueError as err:
+        raise TableError(
+            f"{path}: the {_CSV_GROUPS.strip()} line must hold comma-separated integers ({err})."
+        ) from err
 
 
 def load_table(path: str | os.PathLike[str]) -> FeatureTable:
     """Reads and validates a feature table written by :func:`save_table` (or by hand).
 
     ``.npz``: arrays ``features`` and ``labels`` are required; ``speakers``,
-    ``subjects``, ``files``, ``feature_names``, ``meta`` optional. ``.csv``: a
+    ``subjects``, ``files``, ``feature_names``, ``groups``, ``meta`` optional. ``.csv``: a
     ``label`` column is required; ``file``, ``speaker``, ``subject`` columns
     are optional; every other column is a feature.
 
@@ -373,6 +423,7 @@ def corpus_to_table(
     sample_rate: int = 16000,
     cache: Any = True,
     logmel_options: Mapping[str, Any] | None = None,
+    me_options: Mapping[str, Any] | None = None,
 ) -> FeatureTable:
     """Reads a corpus from its original layout, extracts features, writes a table.
 
@@ -384,18 +435,29 @@ def corpus_to_table(
     table row must have a fixed size. ``meta`` records the corpus, root, feature
     set, sample rate, label mapping and the labels dropped (with counts).
 
+    Micro-expression corpora (``casme2``, ``smic-hs``, ``smic-vis``,
+    ``smic-nir``, ``samm``) take ``lbptop`` or ``lbpsip`` and are handled by
+    :func:`dalib.data.me_corpus_to_table` with ``me_options``.
+
     Args:
-      corpus_name: ``emodb``, ``enterface``, ``casia`` or ``iemocap``.
+      corpus_name: ``emodb``, ``enterface``, ``casia`` or ``iemocap``; or a
+        micro-expression corpus.
       root: the corpus folder in its original layout.
-      feature_set: ``is09``, ``is10``, ``egemaps``, ``compare`` or ``logmel``.
+      feature_set: ``is09``, ``is10``, ``egemaps``, ``compare`` or ``logmel``
+        (``lbptop`` or ``lbpsip`` for micro-expression corpora).
       out: ``*.npz`` or ``*.csv``.
       sample_rate: audio is decoded at this rate (Hz).
       cache: as in :func:`dalib.features.extract`.
       logmel_options: as in :func:`dalib.features.extract`.
+      me_options: options of :func:`dalib.data.me_corpus_to_table`.
 
     Returns:
       The :class:`FeatureTable` written.
     """
+    from dalib.data._me_tables import me_corpus_key, me_corpus_to_table
+
+    if me_corpus_key(corpus_name) is not None:
+        return me_corpus_to_table(corpus_name, root, feature_set, out, **dict(me_options or {}))
     from dalib.data import read_corpus
     from dalib.features import canonical_feature_set, extract
 

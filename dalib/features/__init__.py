@@ -1,4 +1,4 @@
-"""Speech features: openSMILE functionals, log-mel in JAX, normalisation, a disk cache.
+"""Features: openSMILE functionals, log-mel and LBP-TOP in JAX, normalisation, a disk cache.
 
 ``extract(paths_or_signals, set="is09" | "is10" | "egemaps" | "compare" | "logmel")``
 returns one vector per utterance (``[N, D]`` and the ``D`` names), cached on
@@ -15,6 +15,16 @@ from dalib.features._extract import (
     extract,
     feature_names,
 )
+from dalib.features._lbp import (
+    block_grid_positions,
+    block_groups,
+    lbp,
+    lbp_histogram,
+    lbp_sip,
+    lbp_top,
+    nri_uniform_bins,
+    nri_uniform_table,
+)
 from dalib.features._logmel import hz_to_mel, logmel, mel_filterbank, mel_to_hz, melspectrogram
 from dalib.features._normalize import Normalizer, zscore
 
@@ -25,15 +35,23 @@ __all__ = [
     "FeatureMatrix",
     "Normalizer",
     "array_digest",
+    "block_grid_positions",
+    "block_groups",
     "canonical_feature_set",
     "default_cache_dir",
     "extract",
     "feature_names",
     "file_digest",
     "hz_to_mel",
+    "lbp",
+    "lbp_histogram",
+    "lbp_sip",
+    "lbp_top",
     "logmel",
     "mel_filterbank",
     "mel_to_hz",
     "melspectrogram",
+    "nri_uniform_bins",
+    "nri_uniform_table",
     "zscore",
 ]

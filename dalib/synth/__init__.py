@@ -6,6 +6,12 @@ mimic the B/E/C cross-corpus SER protocol (EmoDB, eNTERFACE'05, CASIA):
 (Mandarin). See ``docs/synthetic_corpora.md`` for their design and measured
 within- and cross-corpus accuracy. TFDS builders for them are in
 :mod:`dalib.synth.builders` (imported on demand: it needs tensorflow-datasets).
+
+Micro-expressions: five stand-ins for the CDMER databases written in the
+original layouts of the real releases (frames and coding spreadsheets), so
+that the real readers and the LBP-TOP pipeline run on them end to end:
+``casme2`` (C), ``smic-hs`` (H), ``smic-vis`` (V), ``smic-nir`` (N), ``samm`` (S).
+See :func:`build_me` and ``docs/micro_expressions.md``.
 """
 
 from dalib.synth._build import build_speech_corpora as build_speech_corpora
@@ -18,6 +24,11 @@ from dalib.synth._espeak import SAMPLE_RATE as SAMPLE_RATE
 from dalib.synth._espeak import EspeakError as EspeakError
 from dalib.synth._espeak import espeak_version as espeak_version
 from dalib.synth._espeak import synthesize as synthesize
+from dalib.synth._me import ME_DATABASES as ME_DATABASES
+from dalib.synth._me import MEDatabaseSpec as MEDatabaseSpec
+from dalib.synth._me_build import build_me as build_me
+from dalib.synth._me_build import load_synthetic_me_table as load_synthetic_me_table
+from dalib.synth._me_build import resolve_me_database as resolve_me_database
 from dalib.synth._reader import read_synthetic as read_synthetic
 from dalib.synth._speech import BASE_EXPRESSION as BASE_EXPRESSION
 from dalib.synth._speech import SPEECH_CORPORA as SPEECH_CORPORA
@@ -30,22 +41,27 @@ from dalib.synth._speech import render_utterance as render_utterance
 
 __all__ = [
     "BASE_EXPRESSION",
+    "ME_DATABASES",
     "SAMPLE_RATE",
     "SPEECH_CORPORA",
     "Channel",
     "EspeakError",
+    "MEDatabaseSpec",
     "Prosody",
     "Speaker",
     "SpeechCorpusSpec",
     "Variability",
+    "build_me",
     "build_speech_corpora",
     "default_root",
     "espeak_version",
     "is_current_build",
     "load_manifest",
+    "load_synthetic_me_table",
     "load_synthetic_table",
     "read_synthetic",
     "render_utterance",
     "resolve_corpus",
+    "resolve_me_database",
     "synthesize",
 ]

@@ -68,6 +68,17 @@ def resolve_corpus(corpus: str | SpeechCorpusSpec) -> SpeechCorpusSpec:
         return corpus
     name = _ALIASES.get(corpus, corpus)
     if name not in SPEECH_CORPORA:
+        from dalib.synth._me_build import resolve_me_database
+
+        try:
+            me = resolve_me_database(corpus).name
+        except ValueError:
+            me = None
+        if me is not None:
+            raise ValueError(
+                f"{corpus!r} is a synthetic micro-expression database ({me}); load it with "
+                f"dalib.synth.load_synthetic_me_table({me!r}) or build it with dalib.synth.build_me"
+            )
         raise ValueError(
             f"unknown synthetic corpus {corpus!r}; choose from {sorted(SPEECH_CORPORA)} "
             f"or the codes {sorted(s.code for s in SPEECH_CORPORA.values())}"
@@ -188,7 +199,8 @@ class _Runner:
                 env=env,
             )
             procs.append((proc, w))
-        payloads = [pickle.dumps((fn.__name__, jobs[w::workers])) for _, w in procs]
+        name = f"{fn.__module__}:{fn.__name__}"
+        payloads = [pickle.dumps((name, jobs[w::workers])) for _, w in procs]
         outs = [None] * workers
         errors = []
         threads = [
@@ -397,9 +409,14 @@ def is_current_build(corpus_dir: str | os.PathLike[str]) -> bool:
     the current full specification of the same corpus (at the manifest's
     seed, with this eSpeak NG). A folder built by an older version of the
     generator, or as a subset (``num_speakers`` / ``num_sentences``), is not
-    current. Raises ``FileNotFoundError`` when nothing is built there.
+    current. Micro-expression databases (:func:`build_me`) are checked the
+    same way against their own definition. Raises ``FileNotFoundError`` when nothing is built there.
     """
     manifest = load_manifest(corpus_dir)
+    if manifest.get("kind") == "me":
+        from dalib.synth._me_build import is_current_me_build
+
+        return is_current_me_build(corpus_dir)
     spec = resolve_corpus(manifest["name"])
     want = _speech.spec_hash(spec, seed=manifest["seed"], espeak_ng=_espeak.espeak_version())
     return manifest.get("config_hash") == want

@@ -30,3 +30,34 @@ def casia_tree(tmp_path_factory):
 def iemocap_tree(tmp_path_factory):
     root = tmp_path_factory.mktemp("iemocap")
     return root, fixtures.make_iemocap(root)
+
+
+# --- micro-expression trees (tests/data/me_fixtures.py) ------------------------
+
+try:
+    from . import me_fixtures
+except ImportError:
+    import me_fixtures
+
+
+@pytest.fixture(scope="session")
+def casme2_tree(tmp_path_factory):
+    pytest.importorskip("cv2")
+    pytest.importorskip("openpyxl")
+    root = tmp_path_factory.mktemp("casme2")
+    return root, me_fixtures.make_casme2(root)
+
+
+@pytest.fixture(scope="session")
+def samm_tree(tmp_path_factory):
+    pytest.importorskip("cv2")
+    pytest.importorskip("openpyxl")
+    root = tmp_path_factory.mktemp("samm")
+    return root, me_fixtures.make_samm(root)
+
+
+@pytest.fixture(scope="session")
+def smic_tree(tmp_path_factory):
+    pytest.importorskip("cv2")
+    root = tmp_path_factory.mktemp("smic")
+    return root, me_fixtures.make_smic(root)
