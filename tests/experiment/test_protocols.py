@@ -94,7 +94,9 @@ def test_a_new_protocol_value_runs_through_the_generic_sweep(duo, tmp_path):
     assert record["protocol"] == DUO.name and record["task"] == "P->Q"
     assert record["classes"] == ["angry", "happy", "sad"]
     assert record["class_mapping"]["dropped_source"] == {"boredom": 10}
-    assert record["num_target_scored"] == 30  # closed set: the shared classes' rows
+    # a protocol keeps the closed-set convention (data.target_rows=shared) and says so
+    assert record["num_target_scored"] == 30 and record["num_target_adapted"] == 30
+    assert DUO.convention in (out / "results_uf1.md").read_text()
     table = result.tables["uf1"]
     assert table.cell("svm", "P->Q")[0] == pytest.approx(100 * record["uf1"])
 
