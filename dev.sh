@@ -22,7 +22,7 @@ setup() {  # $1: pip extras
 
 case "${1:-}" in
   main)
-    setup "train,ser,experiments"
+    setup "train,ser,me,experiments"
     shift
     exec "$VENV/bin/python" -m experiments.main "$@"
     ;;

@@ -103,7 +103,10 @@ def default_config() -> ml_collections.ConfigDict:
 def protocol_config() -> ml_collections.ConfigDict:
     """:func:`default_config` plus the fields of a protocol sweep (``dalib protocol``).
 
-    Adds ``protocol`` (``"ser"``), ``methods`` (rows of the table), ``tasks``
+    Adds ``protocol`` (``"ser"``, ``"mer"``, ``"composite"``), ``methods`` (rows
+    of the table), ``shallow_seeds`` (``k > 0``: the shallow methods, which do
+    not depend on the seed beyond their solver's start, run the first ``k``
+    seeds only; 0: every seed), ``tasks``
     (empty: all six), ``corpora`` (``synthetic``, ``root``, ``tables``,
     ``feature_set``, ``synth_root``, ``synth_seed``: the build seed of the
     synthetic corpora; build 0 lives in ``synth_root`` itself, build ``k`` in
@@ -117,6 +120,7 @@ def protocol_config() -> ml_collections.ConfigDict:
     c.data.target_rows = "shared"  # the published protocols' closed-set convention
     c.save_model = False
     c.protocol = "ser"
+    c.shallow_seeds = 0  # > 0: shallow methods (deterministic) run the first k seeds only
     c.methods = ("source_only", "dan", "dann", "dsan", "deep_coral", "svm", "tca")
     c.tasks = ()
     c.corpora = ml_collections.ConfigDict(

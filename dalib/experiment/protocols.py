@@ -329,7 +329,7 @@ def _synthetic_me(code: str, feature_set: str, root: str | None, seed: int):
     """A synthetic micro-expression database table (built on first use)."""
     from dalib.synth import default_root, load_synthetic_me_table
 
-    base = Path(root) if root else default_root() / "me"
+    base = Path(root) if root else default_root()
     if seed != 0:
         base = base / f"seed_{seed}"
     return load_synthetic_me_table(code, feature_set, root=base, build=True, seed=seed)

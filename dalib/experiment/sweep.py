@@ -347,7 +347,11 @@ def run_protocol(
         if name != config.get("method", name):
             c.options = ml_collections.ConfigDict()  # options of another method do not carry
         c.method = name
-        specs.append(RunSpec.from_config(c))
+        spec = RunSpec.from_config(c)
+        k = int(config.get("shallow_seeds", 0))
+        if k > 0 and not spec.deep:
+            spec = dataclasses.replace(spec, seeds=spec.seeds[:k])
+        specs.append(spec)
     corpora = CorporaSpec.from_config(config.corpora.to_dict(), protocol)
     selected = protocol.select_tasks(list(config.tasks))
     codes = protocol.codes if protocol.kind == "loso" else _codes(selected)
