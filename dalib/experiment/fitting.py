@@ -85,6 +85,7 @@ class _Program:
         from dalib import train as T
         from dalib.nn import MLPEncoder
 
+        self.entry = spec.entry
         hidden, dropout = spec.model.hidden, spec.model.dropout
         t = spec.train
         schedule = ops.dann_schedule(total_steps=t.steps, gamma=t.ramp_gamma) if t.ramp else None
@@ -157,12 +158,13 @@ def _program(spec: RunSpec, in_features: int, num_classes: int, weight_scale: fl
         spec.method,
         json.dumps(dict(spec.options), sort_keys=True, default=list),
         spec.model,
-        spec.train,
+        dataclasses.replace(spec.train, log_every=1),  # logging does not change the program
         in_features,
         num_classes,
         weight_scale,
     )
-    if key not in _PROGRAMS:
+    cached = _PROGRAMS.get(key)
+    if cached is None or cached.entry is not spec.entry:  # a re-registered method builds anew
         if len(_PROGRAMS) > 8:
             _PROGRAMS.clear()
         _PROGRAMS[key] = _Program(spec, in_features, num_classes, weight_scale)

@@ -122,7 +122,6 @@ def test_register_refuses_duplicates_and_bad_entries(entmin):
     assert registry.names().count(NAME) == 1
 
 
-@pytest.mark.xfail(strict=True, reason="TEST_FINDINGS.md, finding 5")
 def test_replacing_an_entry_rebuilds_its_program():
     """register(..., replace=True) must not reuse the compiled program of the old entry."""
     from dalib.experiment import default_config
