@@ -63,14 +63,8 @@ def _feature_set(name: str) -> str:
 def _descriptor(name: str):
     import dalib.features as features
 
-    fn = getattr(features, "lbp_top" if name == "lbptop" else "lbp_sip", None)
-    groups = getattr(features, "block_groups", None)
-    if fn is None or groups is None:  # not exported yet: the module itself
-        from dalib.features import _lbp
-
-        fn = _lbp.lbp_top if name == "lbptop" else _lbp.lbp_sip
-        groups = _lbp.block_groups
-    return fn, groups
+    fn = features.lbp_top if name == "lbptop" else features.lbp_sip
+    return fn, features.block_groups
 
 
 def _names(feature_set: str, n_blocks: int, per_block: int, neighbours: int) -> tuple[str, ...]:

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from dalib.synth import _me
+from dalib.synth import _me, _me_layout
 from dalib.synth._build import MANIFEST, _Runner, _write_json, default_root, load_manifest
 from dalib.synth._me import ME_DATABASES, MEDatabaseSpec
 
@@ -104,8 +104,8 @@ def _render_me_job(job: tuple) -> int:
     folder.mkdir(parents=True, exist_ok=True)
     size = 0
     for k, frame in enumerate(frames):
-        data = _me.encode_frame(spec, frame)
-        (folder / _me.frame_name(spec, clip, clip["onset_frame"] + k)).write_bytes(data)
+        data = _me_layout.encode_frame(spec, frame)
+        (folder / _me_layout.frame_name(spec, clip, clip["onset_frame"] + k)).write_bytes(data)
         size += len(data)
     return size
 
@@ -153,13 +153,13 @@ def _build_database(
     clips = _select(spec, _me.plan_database(spec, seed), subset)
     jobs = []
     for c in clips:
-        c["folder"] = _me.clip_folder(spec, c)
+        c["folder"] = _me_layout.clip_folder(spec, c)
         jobs.append((spec.name, seed, c, str(db_dir / c["folder"])))
     sizes = runner.map(_render_me_job, jobs)
-    sheet = _me.spreadsheet(spec, clips)
+    sheet = _me_layout.spreadsheet(spec, clips)
     if sheet is not None:
         filename, rows, title = sheet
-        _me.write_workbook(db_dir / filename, rows, title=title)
+        _me_layout.write_workbook(db_dir / filename, rows, title=title)
     labels = sorted({c["label"] for c in clips if c["label"]})
     manifest = {
         "kind": "me",

@@ -20,9 +20,9 @@ SMALL = {"size": (24, 24), "num_frames": 8, "grids": (1, 2)}
 
 
 def _lbp():
-    from dalib.features import _lbp
+    import dalib.features
 
-    return _lbp
+    return dalib.features
 
 
 @pytest.fixture

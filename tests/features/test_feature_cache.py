@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from dalib import features
 from dalib import audio as _audio
+from dalib import features
 from dalib.features import _extract
 
 RATE = 16000

@@ -21,12 +21,14 @@ from dalib.synth import (
     ME_DATABASES,
     _face_model,
     _me,
+    _me_layout,
     build_me,
     is_current_build,
     load_manifest,
     load_synthetic_me_table,
     resolve_me_database,
 )
+from dalib.synth._me_layout import frame_name
 
 TINY = {"num_subjects": 2, "clips_per_subject": 3}
 NAMES = ("casme2", "smic-hs", "smic-vis", "smic-nir", "samm")
@@ -81,7 +83,7 @@ def test_frames_match_the_database_camera(tiny):
     for name in NAMES:
         spec = ME_DATABASES[name]
         clip = load_manifest(paths[name])["clips"][0]
-        first = paths[name] / clip["folder"] / _me.frame_name(spec, clip, clip["onset_frame"])
+        first = paths[name] / clip["folder"] / frame_name(spec, clip, clip["onset_frame"])
         image = cv2.imread(str(first), cv2.IMREAD_UNCHANGED)
         assert image.dtype == np.uint8 and image.ndim == 2
         assert image.shape[::-1] == spec.imaging.size
@@ -98,7 +100,7 @@ def test_haar_detector_finds_the_face_on_onset_frames(tiny):
     for name in NAMES:
         spec = ME_DATABASES[name]
         for clip in load_manifest(paths[name])["clips"]:
-            path = paths[name] / clip["folder"] / _me.frame_name(spec, clip, clip["onset_frame"])
+            path = paths[name] / clip["folder"] / frame_name(spec, clip, clip["onset_frame"])
             box = find_face(cv2.imread(str(path), cv2.IMREAD_GRAYSCALE))
             found += box.detected
             total += 1
@@ -123,7 +125,7 @@ def test_spreadsheets_carry_no_timestamps(tiny):
     for name, sheet in (("casme2", "CASME2-coding-20140508.xlsx"), ("samm", None)):
         path = paths[name] / (sheet or "SAMM_Micro_FACS_Codes_v2.xlsx")
         with zipfile.ZipFile(path) as z:
-            assert {i.date_time for i in z.infolist()} == {_me._FIXED_TIME}
+            assert {i.date_time for i in z.infolist()} == {_me_layout._FIXED_TIME}
             core = z.read("docProps/core.xml").decode()
         assert core.count("2014-05-08T00:00:00Z") == 2
 
