@@ -1,7 +1,6 @@
 """The built-in methods in the registry: names, defaults, what each deep method is built from."""
 
 import dataclasses
-import types
 
 import numpy as np
 import pytest
@@ -140,10 +139,8 @@ def test_resolve_options_converts_and_checks():
 @pytest.mark.slow
 @pytest.mark.parametrize("name", API_DEEP + EXTRA_DEEP + API_SHALLOW + API_REGION)
 def test_every_method_runs_end_to_end(name, pair, tmp_path):
-    if name in API_REGION:  # FeatureTable has no `groups` yet: a stand-in table with them
-        pair = tuple(
-            types.SimpleNamespace(**dataclasses.asdict(t), groups=np.arange(DIM) // 2) for t in pair
-        )
+    if name in API_REGION:  # three "regions" of two feature columns each
+        pair = tuple(dataclasses.replace(t, groups=np.arange(DIM) // 2) for t in pair)
     config = tiny_config(name)
     config.seeds = 1
     config.plots.kinds = ("confusion", "curves")
