@@ -33,8 +33,17 @@ from dalib.experiment.config import (
 from dalib.experiment.fitting import Fitted, build_trainer, fit_method
 from dalib.experiment.model import Prediction, predict, save_model
 from dalib.experiment.outputs import RunDir, atomic_write_text, to_jsonable
-from dalib.experiment.plots import plot_confusion, plot_curves, plot_tsne, tsne_embedding
+from dalib.experiment.plots import (
+    plot_confusion,
+    plot_curves,
+    plot_region_maps,
+    plot_tsne,
+    tsne_embedding,
+)
 from dalib.experiment.protocols import (
+    COMPOSITE,
+    MER,
+    MER_DATABASES,
     PROTOCOLS,
     SER,
     SER_CORPORA,
@@ -71,6 +80,9 @@ from dalib.experiment.tables import ResultsTable, results_table
 from dalib.experiment.task import AdaptData, Task, prepare_task, table_fingerprint
 
 __all__ = [
+    "COMPOSITE",
+    "MER",
+    "MER_DATABASES",
     "NORMALIZE",
     "ORACLE_LABEL",
     "PLOT_KINDS",
@@ -109,6 +121,7 @@ __all__ = [
     "map_classes",
     "plot_confusion",
     "plot_curves",
+    "plot_region_maps",
     "plot_tsne",
     "predict",
     "prepare_task",

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["plot_confusion", "plot_curves", "plot_tsne", "tsne_embedding"]
+__all__ = ["plot_confusion", "plot_curves", "plot_region_maps", "plot_tsne", "tsne_embedding"]
 
 
 def _pyplot():
@@ -158,6 +158,42 @@ def plot_curves(
         ax.axis("off")
     if title:
         fig.suptitle(title)
+    fig.tight_layout()
+    path = Path(path)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def plot_region_maps(
+    maps: Mapping[str, np.ndarray],
+    path: str | Path,
+    *,
+    grid: int = 8,
+    title: str = "",
+) -> Path:
+    """Face-grid heat maps side by side: one ``[grid, grid]`` panel per entry.
+
+    Args:
+      maps: panel title -> ``[grid * grid]`` (row-major, top-left first) or
+        ``[grid, grid]`` values, e.g. a region method's learned importance of the
+        8x8 blocks (:func:`dalib.features.block_grid_positions` says which block
+        is which cell) next to the motion the data shows there.
+      path: the PNG to write.
+      grid: cells per side.
+      title: the figure title.
+    """
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, len(maps), figsize=(2.8 * len(maps), 3.0), squeeze=False)
+    for ax, (name, values) in zip(axes[0], maps.items(), strict=True):
+        image = np.asarray(values, dtype=float).reshape(grid, grid)
+        peak = image.max() if image.max() > 0 else 1.0
+        ax.imshow(image / peak, cmap="magma", vmin=0.0, vmax=1.0)
+        ax.set_title(name, fontsize=9)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    if title:
+        fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     path = Path(path)
     fig.savefig(path, dpi=110)
