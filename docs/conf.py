@@ -44,12 +44,7 @@ html_theme = "furo"
 html_title = f"dalib {release}"
 html_static_path = ["_static"]
 html_css_files = ["gallery.css"]
-html_theme_options = {
-    "source_repository": "https://github.com/dalib-jax/dalib/",
-    "source_branch": "main",
-    "source_directory": "docs/",
-    "navigation_with_keys": True,
-}
+html_theme_options = {"navigation_with_keys": True}
 pygments_style = "friendly"
 pygments_dark_style = "monokai"
 
