@@ -17,6 +17,8 @@ training in which the discriminator's accuracy falls to chance while the
 classifier keeps learning.
 """
 
+# sphinx_gallery_thumbnail_number = 3
+
 # %%
 # Identity forward, reversed gradient backward
 # --------------------------------------------

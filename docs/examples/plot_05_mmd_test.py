@@ -13,6 +13,8 @@ one distribution) its p-values are **uniform**, so a test at level 0.05 rejects
 distributions differ) grows with the size of the shift and of the samples.
 """
 
+# sphinx_gallery_thumbnail_number = 2
+
 # %%
 # Null p-values are uniform
 # -------------------------
@@ -50,7 +52,8 @@ bx.plot(grid, np.arange(1, len(grid) + 1) / len(grid), label="empirical CDF")
 bx.plot([0, 1], [0, 1], "k--", lw=0.8, label="uniform")
 # A 95 % Kolmogorov-Smirnov band around the diagonal
 band = 1.36 / np.sqrt(len(grid))
-bx.fill_between([0, 1], [-band, 1 - band], [band, 1 + band], color="grey", alpha=0.2)
+bx.fill_between([0, 1], [-band, 1 - band], [band, 1 + band], color="grey", alpha=0.2,
+                label="95 % Kolmogorov-Smirnov band")
 bx.set_xlim(0, 1)
 bx.set_ylim(0, 1)
 bx.set_xlabel("p")
