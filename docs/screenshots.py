@@ -21,6 +21,7 @@ from pathlib import Path
 DOCS = Path(__file__).resolve().parent
 PAGES = {
     "index": "index.html",
+    "gallery_index": "auto_examples/index.html",
     "gallery": "auto_examples/plot_02_two_moons_alignment.html",
     "tutorial": "auto_tutorials/tutorial_01_own_encoder.html",
     "api": "api.html",

@@ -14,6 +14,8 @@ plots what :func:`dalib.losses.mmd` returns with
   (TLlib, ``"mean"``), DSAN's (DeepDA, ``"dsan"``) and the median heuristic.
 """
 
+# sphinx_gallery_thumbnail_number = 2
+
 # %%
 # Two point clouds
 # ----------------
