@@ -8,6 +8,7 @@ page, so run this after adding one.
 
 import importlib
 import inspect
+import re
 import sys
 from pathlib import Path
 
@@ -37,7 +38,8 @@ def _is_documented_object(obj) -> bool:
 
 
 def _describe(value) -> str:
-    text = repr(value)
+    # Without the memory addresses of functions, so that the page is the same at every run.
+    text = re.sub(r" at 0x[0-9a-fA-F]+", "", repr(value))
     return text if len(text) <= 70 else text[:67] + "..."
 
 
