@@ -266,6 +266,15 @@ def probs(p: ArrayLike, name: str, *, num_classes: int | None = None) -> jax.Arr
 # ----------------------------------------------------------------------------- options
 
 
+class OptionTypeError(TypeError, ValueError):
+    """An option of the wrong type (a float count, a string number).
+
+    Both a ``TypeError`` and a ``ValueError``, so callers that document either
+    (the shallow methods, the config layer, say ``ValueError`` for every bad
+    option) catch it.
+    """
+
+
 def _what(value: Any) -> str:
     return f"{value!r} ({type(value).__name__})"
 
@@ -276,16 +285,16 @@ def check_positive_int(value: Any, name: str, *, allow_zero: bool = False) -> in
     Booleans and floats (even ``2.0``) are refused: counts fix shapes and loop lengths.
 
     Raises:
-      TypeError: ``value`` is not an integer.
+      OptionTypeError: ``value`` is not an integer (a ``TypeError`` and a ``ValueError``).
       ValueError: ``value`` is too small.
     """
     kind = "a non-negative int (>= 0)" if allow_zero else "a positive int (>= 1)"
     if isinstance(value, bool) or isinstance(value, jax.core.Tracer):
-        raise TypeError(f"`{name}` must be {kind}, got {_what(value)}.")
+        raise OptionTypeError(f"`{name}` must be {kind}, got {_what(value)}.")
     try:
         number = operator.index(value)
     except TypeError:
-        raise TypeError(f"`{name}` must be {kind}, got {_what(value)}.") from None
+        raise OptionTypeError(f"`{name}` must be {kind}, got {_what(value)}.") from None
     if number < (0 if allow_zero else 1):
         raise ValueError(f"`{name}` must be {kind}, got {number}.")
     return int(number)
@@ -340,17 +349,17 @@ def check_number(
       finite: refuse NaN and infinities (NaN is always refused).
 
     Raises:
-      TypeError: not a real number.
+      OptionTypeError: not a real number (a ``TypeError`` and a ``ValueError``).
       ValueError: NaN, infinite (with ``finite``), or out of bounds.
     """
     if isinstance(value, bool | str | bytes) or isinstance(value, jax.core.Tracer):
-        raise TypeError(f"`{name}` must be a real number, got {_what(value)}.")
+        raise OptionTypeError(f"`{name}` must be a real number, got {_what(value)}.")
     if np.ndim(value) != 0:
-        raise TypeError(f"`{name}` must be a real number, got shape {_shape(value)}.")
+        raise OptionTypeError(f"`{name}` must be a real number, got shape {_shape(value)}.")
     try:
         number = float(value)
     except (TypeError, ValueError):
-        raise TypeError(f"`{name}` must be a real number, got {_what(value)}.") from None
+        raise OptionTypeError(f"`{name}` must be a real number, got {_what(value)}.") from None
     want = _bounds_text(low, high, low_inclusive, high_inclusive)
     if math.isnan(number) or (finite and math.isinf(number)):
         extra = f" that is {want}" if want else ""
