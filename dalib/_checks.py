@@ -151,6 +151,8 @@ def concrete_value(x: Any) -> Any:
     under differentiation as they do on the value path. Under ``jit`` or
     ``vmap`` the primal is itself abstract and ``None`` is returned.
     """
+    if isinstance(x, jax.ShapeDtypeStruct):
+        return None
     seen = 0
     while isinstance(x, jax.core.Tracer):
         x = getattr(x, "primal", None)
