@@ -50,7 +50,12 @@ def _check_kernel(kernel: object) -> Kernel:
 
 
 def _check_count(value: object, name: str, minimum: int = 1) -> int:
-    count = _checks.check_positive_int(value, name, allow_zero=True)
+    try:
+        count = _checks.check_positive_int(value, name, allow_zero=True)
+    except TypeError:
+        raise _checks.OptionTypeError(
+            f"`{name}` must be a Python int (it fixes array shapes), got {value!r}."
+        ) from None
     if count < minimum:
         raise ValueError(f"`{name}` must be at least {minimum}, got {count}.")
     return count
