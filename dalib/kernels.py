@@ -163,8 +163,8 @@ def _safe_sqrt(d2: jax.Array) -> jax.Array:
 def _register(cls):
     """Registers a frozen dataclass as a pytree: numeric fields are leaves.
 
-    Fields named in ``cls._static`` are always static. A field in
-    ``cls._maybe_rule`` is static when it holds a rule string, a leaf otherwise.
+    Fields named in ``cls._static`` are always static; any other field is static
+    when it holds a string (a bandwidth rule), a leaf otherwise.
     """
 
     def flatten(obj):
