@@ -9,6 +9,15 @@ learned); data-driven bandwidth rules are static strings that
 :meth:`MultiGaussian.resolve` turns into numbers from a pooled batch, under
 ``jax.lax.stop_gradient``.
 
+Numerical stability (see ``docs/reliability.md``): :func:`pairwise_sq_dists`
+first moves both sets to a common point computed from both (no gradient flows
+through it; distances do not depend on it), so features far from the origin do
+not cancel catastrophically, and the entries :math:`(x_i, y_i)` of a square
+matrix are computed as :math:`\|x_i - y_i\|^2` directly, so ``k(x, x)`` has the
+exact diagonal :math:`k(0)`. Kernels whose bandwidth is a data-driven rule are
+scale-free; the losses evaluate them on data centred and divided by a power of
+two (exact), so ``mmd(S * 1e-20, T * 1e-20)`` equals ``mmd(S, T)`` in float32.
+
 Which settings reproduce which reference code:
 
 * **DAN** (Long et al. 2015, as in the Transfer-Learning-Library):
@@ -29,7 +38,10 @@ from typing import Any, ClassVar
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax.typing import ArrayLike
+
+from dalib import _checks
 
 __all__ = [
     "Gaussian",
@@ -45,13 +57,50 @@ __all__ = [
 BANDWIDTH_RULES = ("mean", "median", "dsan")
 
 
+def _check_pair(x: ArrayLike, y: ArrayLike, names: tuple[str, str] = ("x", "y")):
+    """Kernel inputs: two 2-D arrays with the same feature size (static checks only)."""
+    x = _checks.as_array(x, names[0])
+    y = _checks.as_array(y, names[1])
+    for v, name in ((x, names[0]), (y, names[1])):
+        if np.ndim(v) != 2:
+            raise ValueError(
+                f"kernel input `{name}` must be 2-D [num_samples, num_features], got shape "
+                f"{tuple(np.shape(v))}; reshape a single sample to [1, d] and scalars "
+                "per sample to [n, 1]."
+            )
+    if np.shape(x)[-1] != np.shape(y)[-1]:
+        raise ValueError(
+            f"kernel inputs `{names[0]}` and `{names[1]}` must have the same feature size, got "
+            f"shapes {tuple(np.shape(x))} and {tuple(np.shape(y))}."
+        )
+    return jnp.asarray(x), jnp.asarray(y)
+
+
+def _common_point(*sets: jax.Array) -> jax.Array:
+    r"""A point amid the sets (mean of their means), without gradient.
+
+    Distances do not depend on it; subtracting it first keeps
+    :math:`\|x\|^2 + \|y\|^2 - 2x^\top y` from cancelling when the data sit far
+    from the origin (for data at :math:`c \pm O(1)` the subtraction is even exact).
+    """
+    means = [jnp.mean(s, axis=0) for s in sets if s.shape[0]]
+    if not means:
+        return jnp.zeros(sets[0].shape[1:], sets[0].dtype)
+    return jax.lax.stop_gradient(sum(means) / len(means))
+
+
 def pairwise_sq_dists(x: ArrayLike, y: ArrayLike) -> jax.Array:
     r"""Squared Euclidean distances ``[n, m]`` without an ``[n, m, d]`` tensor.
 
-    .. math:: D_{ij} = \|x_i\|^2 + \|y_j\|^2 - 2\,x_i^\top y_j,
+    .. math:: D_{ij} = \|x_i - c\|^2 + \|y_j - c\|^2 - 2\,(x_i - c)^\top (y_j - c),
 
-    clipped at 0 against round-off. Smooth everywhere, so its gradient is finite
-    even where points coincide.
+    clipped at 0 against round-off, with :math:`c` the mean of the two sets'
+    means (held constant: :math:`D` does not depend on it, but without it the
+    expansion cancels catastrophically for features far from the origin). When
+    ``n == m`` the entries :math:`D_{ii}` are computed directly as
+    :math:`\|x_i - y_i\|^2`, so :math:`D(x, x)` has an exact zero diagonal at any
+    scale. Smooth everywhere, so its gradient is finite even where points
+    coincide.
 
     Args:
       x: ``[n, d]``.
@@ -60,23 +109,53 @@ def pairwise_sq_dists(x: ArrayLike, y: ArrayLike) -> jax.Array:
     Returns:
       ``[n, m]`` squared distances.
 
+    Raises:
+      ValueError: ``x`` or ``y`` not 2-D, or different feature sizes.
+
     Examples:
       >>> import jax.numpy as jnp
       >>> pairwise_sq_dists(jnp.array([[0.0, 0.0]]), jnp.array([[3.0, 4.0], [0.0, 1.0]]))
       Array([[25.,  1.]], dtype=float32)
     """
-    x = jnp.asarray(x)
-    y = jnp.asarray(y)
+    x, y = _check_pair(x, y)
+    dtype = jnp.result_type(x, y)
+    x, y = x.astype(dtype), y.astype(dtype)
+    c = _common_point(x, y)
+    x, y = x - c, y - c
     xx = jnp.sum(x * x, axis=-1)[:, None]
     yy = jnp.sum(y * y, axis=-1)[None, :]
     xy = jnp.matmul(x, y.T, precision=jax.lax.Precision.HIGHEST)
-    return jnp.maximum(xx + yy - 2.0 * xy, 0.0)
+    d2 = jnp.maximum(xx + yy - 2.0 * xy, 0.0)
+    n, m = x.shape[0], y.shape[0]
+    if n == m:
+        # The correction carries no gradient: the backward pass stays that of the
+        # expansion (whose derivative, 2(x_i - y_j), is accurate), so the fix
+        # costs one fused select in the forward pass and nothing in the backward.
+        eye = jax.lax.broadcasted_iota(jnp.int32, (n, n), 0) == jax.lax.broadcasted_iota(
+            jnp.int32, (n, n), 1
+        )
+        exact = _row_sq(x - y)[:, None]
+        d2 = d2 + jax.lax.stop_gradient(jnp.where(eye, exact - d2, 0.0))
+    return d2
+
+
+def _row_sq(diff: jax.Array) -> jax.Array:
+    return jnp.sum(diff * diff, axis=-1)
 
 
 def rowwise_sq_dists(x: ArrayLike, y: ArrayLike) -> jax.Array:
-    """Squared distances between matching rows, ``||x_i - y_i||²`` as ``[n]``."""
-    diff = jnp.asarray(x) - jnp.asarray(y)
-    return jnp.sum(diff * diff, axis=-1)
+    """Squared distances between matching rows, ``||x_i - y_i||²`` as ``[n]``.
+
+    Raises:
+      ValueError: ``x`` or ``y`` not 2-D, or different shapes.
+    """
+    x, y = _check_pair(x, y)
+    if x.shape[0] != y.shape[0]:
+        raise ValueError(
+            f"row-wise kernel values need one row of `y` per row of `x`, got shapes "
+            f"{tuple(x.shape)} and {tuple(y.shape)}."
+        )
+    return _row_sq(x - y)
 
 
 def _safe_sqrt(d2: jax.Array) -> jax.Array:
@@ -89,9 +168,8 @@ def _safe_sqrt(d2: jax.Array) -> jax.Array:
 def _register(cls):
     """Registers a frozen dataclass as a pytree: numeric fields are leaves.
 
-    Fields named in ``cls._static`` are always static; any other field is
-    static when it holds a string (a bandwidth rule such as ``"median"``) and a
-    leaf otherwise.
+    Fields named in ``cls._static`` are always static; any other field is static
+    when it holds a string (a bandwidth rule), a leaf otherwise.
     """
 
     def flatten(obj):
@@ -119,9 +197,17 @@ def _register(cls):
 
 
 class Kernel:
-    """Base class: subclasses implement :meth:`from_sq_dists` or override calls."""
+    """Base class: subclasses implement :meth:`from_sq_dists` or override calls.
+
+    ``shift_invariant`` (class attribute) declares :math:`k(x + c, y + c) = k(x, y)`;
+    the losses then centre the data on a common point before any Gram matrix,
+    which changes nothing mathematically and keeps float32 accurate far from the
+    origin. It is ``True`` for every kernel computed from distances and
+    ``False`` by default (a user kernel such as a polynomial one is left alone).
+    """
 
     _static: ClassVar[tuple[str, ...]] = ()
+    shift_invariant: ClassVar[bool] = False
 
     def from_sq_dists(self, d2: jax.Array) -> jax.Array:
         """Kernel values from squared distances (any shape)."""
@@ -150,6 +236,18 @@ class Kernel:
         """True when no data-driven rule is left to evaluate."""
         return True
 
+    @property
+    def scale_free(self) -> bool:
+        """True when :math:`k` evaluated on :math:`(a x, a y)` with its parameters
+        resolved on the same data does not depend on :math:`a > 0` (data-driven
+        bandwidths)."""
+        return False
+
+
+def _check_kernel_param(value: Any, name: str) -> None:
+    """A bandwidth-like parameter: a finite number > 0, checked when concrete."""
+    _checks.check_param(value, name, low=0.0, low_inclusive=False)
+
 
 @_register
 @dataclasses.dataclass(frozen=True)
@@ -166,7 +264,12 @@ class Gaussian(Kernel):
       [1.0, 0.3679]
     """
 
+    shift_invariant: ClassVar[bool] = True
+
     bandwidth: Any = 1.0
+
+    def __post_init__(self):
+        _check_kernel_param(self.bandwidth, "Gaussian.bandwidth")
 
     def from_sq_dists(self, d2: jax.Array) -> jax.Array:
         sigma = jnp.asarray(self.bandwidth, dtype=d2.dtype)
@@ -190,7 +293,12 @@ class Laplacian(Kernel):
       Array([[0.0821]], dtype=float32)
     """
 
+    shift_invariant: ClassVar[bool] = True
+
     bandwidth: Any = 1.0
+
+    def __post_init__(self):
+        _check_kernel_param(self.bandwidth, "Laplacian.bandwidth")
 
     def from_sq_dists(self, d2: jax.Array) -> jax.Array:
         sigma = jnp.asarray(self.bandwidth, dtype=d2.dtype)
@@ -215,8 +323,14 @@ class InverseMultiquadric(Kernel):
       Array([[0.3162]], dtype=float32)
     """
 
+    shift_invariant: ClassVar[bool] = True
+
     scale: Any = 1.0
     power: Any = 0.5
+
+    def __post_init__(self):
+        _check_kernel_param(self.scale, "InverseMultiquadric.scale")
+        _check_kernel_param(self.power, "InverseMultiquadric.power")
 
     def from_sq_dists(self, d2: jax.Array) -> jax.Array:
         c = jnp.asarray(self.scale, dtype=d2.dtype)
@@ -238,10 +352,17 @@ class Linear(Kernel):
     """
 
     def __call__(self, x: ArrayLike, y: ArrayLike) -> jax.Array:
-        return jnp.matmul(jnp.asarray(x), jnp.asarray(y).T, precision=jax.lax.Precision.HIGHEST)
+        x, y = _check_pair(x, y)
+        return jnp.matmul(x, y.T, precision=jax.lax.Precision.HIGHEST)
 
     def pairwise(self, x: ArrayLike, y: ArrayLike) -> jax.Array:
-        return jnp.sum(jnp.asarray(x) * jnp.asarray(y), axis=-1)
+        x, y = _check_pair(x, y)
+        if x.shape[0] != y.shape[0]:
+            raise ValueError(
+                f"row-wise kernel values need one row of `y` per row of `x`, got shapes "
+                f"{tuple(x.shape)} and {tuple(y.shape)}."
+            )
+        return jnp.sum(x * y, axis=-1)
 
     def from_sq_dists(self, d2: jax.Array) -> jax.Array:
         raise TypeError("the linear kernel is not a function of distances alone")
@@ -252,9 +373,15 @@ def _bandwidth_base(rule: str, pooled: jax.Array) -> jax.Array:
     pooled = jax.lax.stop_gradient(pooled)
     n = pooled.shape[0]
     if rule in ("mean", "dsan"):
-        # mean_ij ||z_i - z_j||^2 = 2 (mean ||z||^2 - ||mean z||^2): O(N d), no N x N.
+        # mean_ij ||z_i - z_j||^2 = 2 (mean ||z - c||^2 - ||mean z - c||^2) for any c:
+        # O(N d), no N x N. Two passes (c = a first mean, then the exact
+        # correction) so that a mean computed far from the origin costs no accuracy.
         centred = pooled - jnp.mean(pooled, axis=0)
-        mean_d2 = 2.0 * jnp.mean(jnp.sum(centred * centred, axis=-1))
+        shift = jnp.mean(centred, axis=0)
+        mean_d2 = 2.0 * (
+            jnp.mean(jnp.sum(centred * centred, axis=-1)) - jnp.sum(shift * shift)
+        )
+        mean_d2 = jnp.maximum(mean_d2, 0.0)
         if rule == "mean":
             return mean_d2
         if n < 2:
@@ -314,18 +441,28 @@ class MultiGaussian(Kernel):
 
     _static: ClassVar[tuple[str, ...]] = ("multipliers",)
 
+    shift_invariant: ClassVar[bool] = True
+
     multipliers: tuple[float, ...] = (0.125, 0.25, 0.5, 1.0, 2.0)
     bandwidth: Any = "mean"
 
     def __post_init__(self):
-        object.__setattr__(self, "multipliers", tuple(float(m) for m in self.multipliers))
-        if not self.multipliers:
-            raise ValueError("MultiGaussian needs at least one multiplier")
-        if isinstance(self.bandwidth, str) and self.bandwidth not in BANDWIDTH_RULES:
-            raise ValueError(
-                f"unknown bandwidth rule {self.bandwidth!r}; choose one of {BANDWIDTH_RULES} "
-                "or pass a positive number"
-            )
+        multipliers = tuple(self.multipliers)
+        if not multipliers:
+            raise ValueError("`MultiGaussian.multipliers` needs at least one multiplier.")
+        multipliers = tuple(
+            _checks.check_number(m, "MultiGaussian.multipliers entry", low=0.0, low_inclusive=False)
+            for m in multipliers
+        )
+        object.__setattr__(self, "multipliers", multipliers)
+        if isinstance(self.bandwidth, str):
+            if self.bandwidth not in BANDWIDTH_RULES:
+                raise ValueError(
+                    f"unknown bandwidth rule {self.bandwidth!r} for `MultiGaussian.bandwidth`; "
+                    f"choose one of {BANDWIDTH_RULES} or pass a positive number."
+                )
+        else:
+            _check_kernel_param(self.bandwidth, "MultiGaussian.bandwidth")
 
     @classmethod
     def dan(cls) -> MultiGaussian:
@@ -341,11 +478,33 @@ class MultiGaussian(Kernel):
     def is_resolved(self) -> bool:
         return not isinstance(self.bandwidth, str)
 
+    @property
+    def scale_free(self) -> bool:
+        return not self.is_resolved
+
     def resolve(self, *sets: ArrayLike) -> MultiGaussian:
+        """Fixes the rule's base from ``sets`` pooled (no gradient).
+
+        Raises:
+          ValueError: no sample in ``sets``; or, on concrete data, a scale whose
+            squared distances do not fit the dtype (e.g. features near 1e20 or
+            1e-20 in float32). The losses never hit the latter: they resolve on
+            data rescaled by a power of two.
+        """
         if self.is_resolved:
             return self
+        if not sets:
+            raise ValueError("`resolve` needs the data: call kernel.resolve(source, target).")
         pooled = jnp.concatenate([jnp.asarray(s) for s in sets], axis=0)
+        if pooled.shape[0] == 0:
+            raise ValueError(
+                f"the {self.bandwidth!r} bandwidth rule needs at least one sample, got "
+                f"pooled shape {tuple(pooled.shape)}."
+            )
         base = _bandwidth_base(self.bandwidth, pooled)
+        concrete = _checks.concrete_value(base)
+        if concrete is not None:
+            _check_base_scale(float(concrete), pooled)
         # A base of 0 means the rule saw no spread (e.g. a collapsed batch where all
         # points coincide): exp(-0/0) would be NaN. Any positive scale is then as
         # good as another, since the distances the rule looked at are all 0.
@@ -365,9 +524,69 @@ class MultiGaussian(Kernel):
         return total
 
     def __call__(self, x: ArrayLike, y: ArrayLike) -> jax.Array:
-        k = self if self.is_resolved else self.resolve(x, y)
+        x, y = _check_pair(x, y)
+        k, x, y = _prepare(self, x, y)
         return k.from_sq_dists(pairwise_sq_dists(x, y))
 
     def pairwise(self, x: ArrayLike, y: ArrayLike) -> jax.Array:
-        k = self if self.is_resolved else self.resolve(x, y)
+        x, y = _check_pair(x, y)
+        k, x, y = _prepare(self, x, y)
         return k.from_sq_dists(rowwise_sq_dists(x, y))
+
+
+def _check_base_scale(base: float, pooled: jax.Array) -> None:
+    """Refuses a rule base that over- or underflowed on concrete data."""
+    values = _checks.concrete_value(pooled)
+    if values is None:
+        return
+    values = np.asarray(values)
+    spread = float(np.max(np.abs(values - values[0]))) if values.size else 0.0
+    if spread == 0.0:
+        return  # all points coincide: the base falls back to 1
+    tiny = float(np.finfo(values.dtype).tiny) if np.issubdtype(values.dtype, np.floating) else 0
+    if not np.isfinite(base) or base < tiny:
+        raise ValueError(
+            f"the bandwidth rule's squared distances do not fit {values.dtype}: the pooled "
+            f"data spread over about {spread:.3g}, and its square "
+            f"{'overflows' if not np.isfinite(base) else 'underflows'}. Rescale the "
+            "features (e.g. standardise them), or pass the unresolved kernel to "
+            "dalib.losses.mmd / jmmd / lmmd / dalib.stats.mmd_test, which evaluate "
+            "data-driven bandwidths scale-free."
+        )
+
+
+def _pow2_scale(*sets: jax.Array) -> jax.Array:
+    """A power of two near ``max |z|`` over the sets (1 when all are 0); no gradient."""
+    peaks = [jnp.max(jnp.abs(s)) for s in sets if s.size]
+    if not peaks:
+        return jnp.ones((), sets[0].dtype)
+    peak = jax.lax.stop_gradient(jnp.max(jnp.stack(peaks)))
+    _, exponent = jnp.frexp(jnp.where(jnp.isfinite(peak) & (peak > 0), peak, 1.0))
+    return jnp.ldexp(jnp.ones((), peak.dtype), exponent).astype(peak.dtype)
+
+
+def _prepare(
+    kernel: Kernel, x: jax.Array, y: jax.Array, *, centre: bool | None = None
+) -> tuple[Kernel, jax.Array, jax.Array]:
+    """Puts ``(x, y)`` in a numerically safe frame and resolves ``kernel`` there.
+
+    * Centring on a common point (no gradient) when ``centre`` (default: the
+      kernel's ``shift_invariant``): values unchanged, float32 accuracy kept far
+      from the origin.
+    * For a scale-free kernel (a data-driven bandwidth rule), division by a
+      power of two near the data's magnitude (exact in floating point, no
+      gradient through the factor): values unchanged, and squared distances
+      neither overflow (data near 1e20) nor underflow (near 1e-20).
+
+    Gradients with respect to ``x`` and ``y`` are those of the original
+    computation. Returns ``(resolved kernel, x', y')``.
+    """
+    if centre is None:
+        centre = kernel.shift_invariant
+    if centre or kernel.scale_free:
+        c = _common_point(x, y)
+        x, y = x - c, y - c
+    if kernel.scale_free:
+        s = _pow2_scale(x, y)
+        x, y = x / s.astype(x.dtype), y / s.astype(y.dtype)
+    return kernel.resolve(x, y), x, y

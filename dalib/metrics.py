@@ -12,9 +12,15 @@ scikit-learn's ``recall_score`` / ``f1_score`` with ``average="macro"``,
 ``labels``, scikit-learn's ``f1_score`` would also average over classes that are
 only predicted, each with F1 = 0.)
 
-Label values are range-checked on concrete arrays; under ``jit`` they cannot
-be, and a sample with a label outside ``0..num_classes-1`` is silently dropped
-from the confusion matrix.
+Label values are range-checked on concrete arrays (on the values as given, so
+an int64 label too large for int32 is refused rather than wrapped around);
+under ``jit`` they cannot be, and a sample with a label outside
+``0..num_classes-1`` is silently dropped from the confusion matrix.
+
+Class names (strings or objects) are refused with a ``TypeError`` that says
+what to pass: map them to indices first, e.g.
+``classes, y = np.unique(names, return_inverse=True)`` (indices follow the
+sorted names), with the same ``classes`` for ``y_true`` and ``y_pred``.
 """
 
 from __future__ import annotations

@@ -21,7 +21,6 @@ the training progress.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from typing import Any
 
@@ -30,6 +29,8 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 from jax.typing import ArrayLike
+
+from dalib import _checks
 
 __all__ = [
     "dann_schedule",
@@ -87,7 +88,9 @@ def gradient_reversal(x: Any, scale: ArrayLike = 1.0) -> Any:
       ``x``, unchanged.
 
     Raises:
-      ValueError: if ``scale`` is not a scalar.
+      ValueError: if ``scale`` is not a scalar, or is a concrete NaN or
+        infinity. A traced ``scale`` (from a schedule inside ``jit``) cannot be
+        checked: a non-finite value there gives non-finite gradients.
 
     Examples:
       >>> import jax, jax.numpy as jnp
@@ -104,6 +107,7 @@ def gradient_reversal(x: Any, scale: ArrayLike = 1.0) -> Any:
         raise ValueError(
             f"`scale` must be a scalar (the reversal strength), got shape {np.shape(scale)}."
         )
+    _checks.check_param(scale, "scale")
     scale = jnp.asarray(scale)
     if not jnp.issubdtype(scale.dtype, jnp.floating):
         scale = scale.astype(jnp.result_type(float))
@@ -111,23 +115,11 @@ def gradient_reversal(x: Any, scale: ArrayLike = 1.0) -> Any:
 
 
 def _check_total_steps(total_steps: Any, name: str = "total_steps") -> int:
-    if isinstance(total_steps, bool) or not isinstance(total_steps, (int, np.integer)):
-        raise TypeError(f"`{name}` must be a positive int, got {total_steps!r}.")
-    if total_steps <= 0:
-        raise ValueError(f"`{name}` must be positive, got {total_steps}.")
-    return int(total_steps)
+    return _checks.check_positive_int(total_steps, name)
 
 
 def _check_number(value: Any, name: str, *, minimum: float | None = None) -> float:
-    try:
-        value = float(value)
-    except (TypeError, ValueError):
-        raise TypeError(f"`{name}` must be a real number, got {value!r}.") from None
-    if not math.isfinite(value):
-        raise ValueError(f"`{name}` must be finite, got {value}.")
-    if minimum is not None and value < minimum:
-        raise ValueError(f"`{name}` must be >= {minimum}, got {value}.")
-    return value
+    return _checks.check_number(value, name, low=minimum)
 
 
 def _progress(step: ArrayLike, total_steps: int) -> jax.Array:
@@ -176,9 +168,7 @@ def dann_schedule(
       JMLR 17(59), 2016, Section 5.2.2.
     """
     total_steps = _check_total_steps(total_steps)
-    gamma = _check_number(gamma, "gamma")
-    if gamma <= 0:
-        raise ValueError(f"`gamma` must be positive, got {gamma}.")
+    gamma = _checks.check_positive(gamma, "gamma")
     high = _check_number(high, "high")
     low = _check_number(low, "low")
 
@@ -219,10 +209,7 @@ def linear_warmup(
       [0.0, 0.0, 0.5, 1.0, 1.0]
     """
     warmup_steps = _check_total_steps(warmup_steps, "warmup_steps")
-    if isinstance(delay_steps, bool) or not isinstance(delay_steps, (int, np.integer)):
-        raise TypeError(f"`delay_steps` must be a non-negative int, got {delay_steps!r}.")
-    if delay_steps < 0:
-        raise ValueError(f"`delay_steps` must be non-negative, got {delay_steps}.")
+    delay_steps = _checks.check_positive_int(delay_steps, "delay_steps", allow_zero=True)
     return optax.linear_schedule(
         init_value=_check_number(low, "low"),
         end_value=_check_number(high, "high"),

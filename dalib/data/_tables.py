@@ -7,6 +7,8 @@ import dataclasses
 import json
 import os
 import tempfile
+import zipfile
+import zlib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -273,9 +275,29 @@ def _write_csv(fd: int, table: FeatureTable, meta_json: str) -> None:
             writer.writerow([v[i] for _, v in columns] + [f"{x:.9g}" for x in row.tolist()])
 
 
+# What a damaged zip archive raises, from np.load or from reading one member.
+_CORRUPT = (zipfile.BadZipFile, EOFError, zlib.error, OSError)
+
+
+def _corrupt(path: Path, err: Exception) -> TableError:
+    return TableError(
+        f"{path}: the .npz archive is truncated or corrupted ({type(err).__name__}: {err}); "
+        "write it again (e.g. with dalib.data.save_table or np.savez)."
+    )
+
+
 def _load_npz(path: Path) -> FeatureTable:
+    with open(path, "rb") as f:
+        magic = f.read(4)
+    if magic[:2] != b"PK":
+        raise TableError(
+            f"{path}: not a .npz archive (an .npz is a zip file starting with b'PK', this one "
+            f"starts with {magic!r}); write it with dalib.data.save_table or np.savez."
+        )
     try:
         data = np.load(path, allow_pickle=False)
+    except _CORRUPT as err:
+        raise _corrupt(path, err) from err
     except ValueError as err:
         raise TableError(
             f"{path}: cannot read it without unpickling ({err}); store strings as unicode "
@@ -291,6 +313,8 @@ def _load_npz(path: Path) -> FeatureTable:
             )
         try:
             arrays = {k: data[k] for k in keys}
+        except _CORRUPT as err:
+            raise _corrupt(path, err) from err
         except ValueError as err:
             raise TableError(f"{path}: holds pickled objects ({err}).") from err
     meta = json.loads(str(arrays["meta"])) if "meta" in arrays else {}
@@ -387,7 +411,8 @@ def load_table(path: str | os.PathLike[str]) -> FeatureTable:
 
     Raises:
       FileNotFoundError: if ``path`` does not exist.
-      ValueError: missing keys/columns, length mismatch, non-numeric or
+      ValueError: a directory, a file that is not a zip archive or a truncated
+        one (for ``.npz``), missing keys/columns, length mismatch, non-numeric or
         non-finite features, labels that are not class names (each named).
 
     Examples:
@@ -401,9 +426,7 @@ def load_table(path: str | os.PathLike[str]) -> FeatureTable:
     """
     path = Path(path)
     if path.is_dir():
-        raise IsADirectoryError(
-            f"feature table {path} is a folder; pass the .npz or .csv file inside it."
-        )
+        raise TableError(f"feature table {path} is a directory; pass a .npz or .csv file.")
     if not path.is_file():
         raise FileNotFoundError(f"feature table {path} does not exist.")
     suffix = path.suffix.lower()

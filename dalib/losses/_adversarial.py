@@ -129,6 +129,10 @@ def domain_adversarial(
       Scalar loss, :math:`\ge 0`; :math:`2\log 2` (or :math:`\log 2` when
       averaged) for a discriminator that outputs 0 everywhere.
 
+    Raises:
+      ValueError: concrete weights that are negative, non-finite, or (with
+        ``normalize_weights=True``) all zero.
+
     Examples:
       >>> import jax.numpy as jnp
       >>> from dalib.losses import domain_adversarial
@@ -145,6 +149,12 @@ def domain_adversarial(
     zt = _disc_logits(target_logits, "target_logits")
     ws = _checks.check_weights(source_weights, zs, "source_weights", "source_logits")
     wt = _checks.check_weights(target_weights, zt, "target_weights", "target_logits")
+    # Negative weights would reward the discriminator for being wrong; all-zero
+    # weights make the self-normalised mean 0/0.
+    minimum = 1 if normalize_weights else 0
+    for w, name in ((ws, "source_weights"), (wt, "target_weights")):
+        if w is not None:
+            _checks.check_weight_values(w, name, min_positive=minimum)
     loss_s = _weighted_mean(-jax.nn.log_sigmoid(zs), ws, normalize_weights)
     loss_t = _weighted_mean(-jax.nn.log_sigmoid(-zt), wt, normalize_weights)
     loss = loss_s + loss_t
@@ -315,7 +325,9 @@ def entropy_weights(
 
     Raises:
       ValueError: on an unknown ``normalize``, ``"per_domain"`` with a single
-        array, bad ranks, or a different number of classes in the pair.
+        array, bad ranks, a different number of classes in the pair, or concrete
+        inputs that are not probabilities (entries outside [0, 1], rows not
+        summing to 1: pass softmax outputs, not logits).
 
     Examples:
       >>> import jax.numpy as jnp
@@ -333,8 +345,7 @@ def entropy_weights(
       Long, M., Cao, Z., Wang, J. and Jordan, M. I. *Conditional Adversarial
       Domain Adaptation.* NeurIPS 2018, Section 3.3.
     """
-    if normalize not in _NORMALIZE:
-        raise ValueError(f"`normalize` must be one of {_NORMALIZE}, got {normalize!r}.")
+    _checks.check_choice(normalize, "normalize", _NORMALIZE)
     is_pair = isinstance(probs, (tuple, list))
     if is_pair:
         if len(probs) != 2:
@@ -353,6 +364,9 @@ def entropy_weights(
                 "`probs=(source_probs, target_probs)`."
             )
         parts = [_class_scores(probs, "probs")]
+    names = ("source_probs", "target_probs") if is_pair else ("probs",)
+    for p, name in zip(parts, names, strict=True):
+        _checks.check_probability_values(p, name)
 
     raw = [1.0 + jnp.exp(-_prob_entropy(jax.lax.stop_gradient(p))) for p in parts]
     if normalize == "per_domain":
@@ -402,7 +416,8 @@ def mdd(
       source_adv_logits: ``[n, C]`` adversarial-head logits on the source.
       target_logits: ``[m, C]`` main-classifier logits on the target.
       target_adv_logits: ``[m, C]`` adversarial-head logits on the target.
-      margin: :math:`\gamma` (4 in the paper's classification experiments).
+      margin: :math:`\gamma \ge 0` (4 in the paper's classification experiments);
+        checked when concrete.
 
     Returns:
       Scalar :math:`D_\gamma`.
@@ -418,6 +433,7 @@ def mdd(
       Zhang, Y., Liu, T., Long, M. and Jordan, M. I. *Bridging Theory and
       Algorithm for Domain Adaptation.* ICML 2019.
     """
+    _checks.check_param(margin, "margin", low=0.0)
     ys = _class_scores(source_logits, "source_logits")
     ys_adv = _class_scores(source_adv_logits, "source_adv_logits")
     yt = _class_scores(target_logits, "target_logits")

@@ -120,7 +120,7 @@ def cmd(
       source: ``[n, d]``.
       target: ``[m, d]``.
       moments: the highest order :math:`K \ge 1`.
-      bounds: ``(a, b)`` with ``a != b``, the interval holding every feature.
+      bounds: ``(a, b)`` with ``a < b``, the interval holding every feature.
 
     Returns:
       Scalar, non-negative, symmetric, zero for identical sets.
@@ -151,9 +151,14 @@ def cmd(
     if np.shape(bounds) != (2,):
         raise ValueError(f"`bounds` must be a pair (a, b), got {bounds!r}")
     a, b = (float(v) for v in bounds)
-    span = abs(b - a)
+    span = b - a
     if not np.isfinite(span) or span == 0.0:
         raise ValueError(f"`bounds` must be two different finite numbers, got {bounds!r}")
+    if span < 0:
+        raise ValueError(
+            f"`bounds` must be (low, high) with low < high, got {bounds!r}; "
+            f"pass ({b:g}, {a:g})."
+        )
     s, t = _checks.feature_pair(source, target)
     mean_s = jnp.mean(s, axis=0)
     mean_t = jnp.mean(t, axis=0)

@@ -405,6 +405,8 @@ def vclub(mu: ArrayLike, log_var: ArrayLike, y: ArrayLike, *, key: jax.Array) ->
       Information", ICML 2020 (the sampled estimator, Sec. 3.2).
     """
     mu, log_var, y = _posterior(mu, log_var, y)
+    # With one sample the only "negative" is the positive itself: 0, not an estimate.
+    _checks.check_min_samples(y, "y", 2, "a sampled negative pair")
     perm = jax.random.permutation(key, y.shape[0])
     precision = jnp.exp(-log_var)
     positive = jnp.sum((y - mu) ** 2 * precision, axis=-1)

@@ -47,7 +47,7 @@ import numpy as np
 from jax.typing import ArrayLike
 
 from dalib import _checks
-from dalib.kernels import Kernel
+from dalib.kernels import Kernel, Linear, _prepare
 
 __all__ = ["ESTIMATORS", "jmmd", "lmmd", "mmd"]
 
@@ -59,45 +59,17 @@ _HIGHEST = jax.lax.Precision.HIGHEST
 # ----------------------------------------------------------------------------- checks
 
 
-def _check_estimator(estimator: str) -> None:
-    if not isinstance(estimator, str) or estimator not in ESTIMATORS:
-        raise ValueError(f"`estimator` must be one of {ESTIMATORS}, got {estimator!r}.")
-
-
-def _check_kernel(kernel: object, name: str) -> Kernel:
-    if not isinstance(kernel, Kernel):
-        raise TypeError(
-            f"`{name}` must be a dalib.kernels.Kernel (e.g. Gaussian(bandwidth=1.0)), "
-            f"got {type(kernel).__name__}."
-        )
-    return kernel
-
-
 def _check_block_size(block_size: int | None) -> int | None:
     if block_size is None:
         return None
-    if isinstance(block_size, bool) or not isinstance(block_size, (int, np.integer)):
-        raise TypeError(f"`block_size` must be a positive int or None, got {block_size!r}.")
-    if block_size <= 0:
-        raise ValueError(f"`block_size` must be a positive int or None, got {block_size}.")
-    return int(block_size)
+    return _checks.check_positive_int(block_size, "block_size")
 
 
 def _check_weight_values(w: jax.Array | None, name: str, unbiased: bool) -> None:
     """Value checks on concrete weights: non-negative, positive total mass."""
-    if w is None or not _checks.is_concrete(w):
-        return
-    values = np.asarray(w)
-    if np.any(values < 0):
-        raise ValueError(f"`{name}` (shape {values.shape}) must be non-negative.")
-    positive = int(np.count_nonzero(values > 0))
-    if positive == 0:
-        raise ValueError(f"`{name}` (shape {values.shape}) sums to 0; give some sample weight.")
-    if unbiased and positive < 2:
-        raise ValueError(
-            f"`{name}` (shape {values.shape}) has {positive} positive weight; the unbiased "
-            "estimator needs at least 2 samples with positive weight."
-        )
+    if w is not None:
+        # The unbiased estimator divides by sum_{i != j} p_i p_j: 2+ positive weights.
+        _checks.check_weight_values(w, name, min_positive=2 if unbiased else 1)
 
 
 def _check_median_free(kernel: Kernel, name: str) -> None:
@@ -297,7 +269,24 @@ def _compute(kernels, xs, ys, ws, wt, *, estimator: str, block: int | None) -> j
     dtype = jnp.result_type(*xs, *ys)
     xs = [x.astype(dtype) for x in xs]
     ys = [y.astype(dtype) for y in ys]
-    kernels = [k.resolve(x, y) for k, x, y in zip(kernels, xs, ys, strict=True)]
+    # Centre (and, for data-driven bandwidths, rescale) each layer before any Gram
+    # block: the value is unchanged and float32 stays accurate at any offset and
+    # scale. The linear kernel's MMD is translation invariant too, except for the
+    # weighted unbiased estimate, whose diagonal correction depends on the origin.
+    weighted = ws is not None or wt is not None
+    framed = [
+        _prepare(
+            k,
+            x,
+            y,
+            centre=k.shift_invariant
+            or (isinstance(k, Linear) and not (estimator == "unbiased" and weighted)),
+        )
+        for k, x, y in zip(kernels, xs, ys, strict=True)
+    ]
+    kernels = [f[0] for f in framed]
+    xs = [f[1] for f in framed]
+    ys = [f[2] for f in framed]
     if estimator in ("linear", "linear_cyclic"):
         return _linear_estimate(kernels, xs, ys, cyclic=estimator == "linear_cyclic")
     p = _weights(ws, n, dtype)
@@ -414,8 +403,8 @@ def mmd(
       Networks", ICML 2015.
     """
     source, target = _checks.feature_pair(source, target)
-    _check_estimator(estimator)
-    kernel = _check_kernel(kernel, "kernel")
+    _checks.check_choice(estimator, "estimator", ESTIMATORS)
+    kernel = _checks.check_kernel(kernel, "kernel")
     if block_size is not None:
         _check_median_free(kernel, "kernel")
     return _estimate(
@@ -521,7 +510,7 @@ def jmmd(
             )
         xs.append(s)
         ys.append(t)
-    _check_estimator(estimator)
+    _checks.check_choice(estimator, "estimator", ESTIMATORS)
     if isinstance(kernels, Kernel):
         kernels = [kernels] * len(xs)
     elif isinstance(kernels, Sequence) and not isinstance(kernels, str):
@@ -534,7 +523,7 @@ def jmmd(
         raise TypeError(
             f"`kernels` must be a Kernel or a sequence of kernels, got {type(kernels).__name__}."
         )
-    kernels = [_check_kernel(k, f"kernels[{l}]") for l, k in enumerate(kernels)]
+    kernels = [_checks.check_kernel(k, f"kernels[{l}]") for l, k in enumerate(kernels)]
     if block_size is not None:
         for l, k in enumerate(kernels):
             _check_median_free(k, f"kernels[{l}]")
@@ -620,15 +609,13 @@ def lmmd(
       IEEE TNNLS 32(4), 2021.
     """
     source, target = _checks.feature_pair(source, target)
-    if isinstance(num_classes, bool) or not isinstance(num_classes, (int, np.integer)):
-        raise TypeError(f"`num_classes` must be a positive int, got {num_classes!r}.")
-    if num_classes <= 0:
-        raise ValueError(f"`num_classes` must be a positive int, got {num_classes}.")
+    num_classes = _checks.check_positive_int(num_classes, "num_classes")
     labels = _checks.labels(source_labels, "source_labels", num_classes=num_classes)
     _checks.check_leading(labels, source, "source_labels", "source")
     probs = _checks.probs(target_probs, "target_probs", num_classes=num_classes)
+    _checks.check_probability_values(probs, "target_probs")
     _checks.check_leading(probs, target, "target_probs", "target")
-    kernel = _check_kernel(kernel, "kernel")
+    kernel = _checks.check_kernel(kernel, "kernel")
 
     return _lmmd(kernel, source, target, labels, probs, num_classes=int(num_classes))
 
@@ -638,7 +625,10 @@ def _lmmd(kernel, source, target, labels, probs, *, num_classes: int) -> jax.Arr
     dtype = jnp.result_type(source, target)
     source, target = source.astype(dtype), target.astype(dtype)
     probs = jax.lax.stop_gradient(probs.astype(dtype))
-    kernel = kernel.resolve(source, target)
+    # Column-normalised weights: the value is translation invariant for the
+    # shift-invariant kernels and for the linear kernel, so centring is free.
+    centre = kernel.shift_invariant or isinstance(kernel, Linear)
+    kernel, source, target = _prepare(kernel, source, target, centre=centre)
 
     onehot = jax.nn.one_hot(labels, num_classes, dtype=dtype)
     s_mass = jnp.sum(onehot, axis=0)

@@ -53,13 +53,15 @@ STANDARDIZE = ("pooled", "source", "per_domain", "none")
 
 
 def as_features(x: ArrayLike, name: str) -> np.ndarray:
-    """Checks a feature set ``[n, d]`` (float, 2-D, non-empty, finite); float64 copy."""
-    dtype = np.asarray(x).dtype
-    if not jnp.issubdtype(dtype, jnp.floating):
-        raise TypeError(
-            f"`{name}` must hold floating-point values, got dtype {dtype} with shape "
-            f"{np.shape(x)}; cast it first, e.g. `{name}.astype(np.float32)`."
-        )
+    """Checks a feature set ``[n, d]`` (float, 2-D, non-empty, finite); float64 copy.
+
+    The NumPy twin of :func:`dalib._checks.features`: same checks, same messages.
+    """
+    x = _checks.as_array(x, name)
+    if not np.issubdtype(_checks.dtype_of(x), np.floating) and not jnp.issubdtype(
+        _checks.dtype_of(x), jnp.floating
+    ):
+        raise _checks.float_dtype_error(x, name)
     _checks.check_rank(x, name, 2)
     _checks.check_nonempty(x, name)
     values = np.asarray(x, dtype=np.float64)
@@ -68,13 +70,13 @@ def as_features(x: ArrayLike, name: str) -> np.ndarray:
 
 
 def as_labels(y: ArrayLike, name: str, num_rows: int, rows_name: str) -> np.ndarray:
-    """Checks integer class labels ``[n]`` (one per row of ``rows_name``, all >= 0)."""
-    dtype = np.asarray(y).dtype
-    if not jnp.issubdtype(dtype, jnp.integer):
-        raise TypeError(
-            f"`{name}` must hold integer class indices, got dtype {dtype} with shape "
-            f"{np.shape(y)}; map class names to indices 0..C-1 first."
-        )
+    """Checks integer class labels ``[n]`` (one per row of ``rows_name``, all >= 0).
+
+    The NumPy twin of :func:`dalib._checks.labels`: same checks, same messages.
+    """
+    y = _checks.as_array(y, name)
+    if not np.issubdtype(_checks.dtype_of(y), np.integer):
+        raise _checks.label_dtype_error(y, name)
     _checks.check_rank(y, name, 1)
     labels = np.asarray(y, dtype=np.int64)
     if labels.shape[0] != num_rows:
@@ -111,29 +113,11 @@ def check_inputs(
     return xs, ys, xt, num_classes
 
 
-def check_positive(value: Any, name: str, *, allow_zero: bool = False) -> None:
-    """Raises ``ValueError`` unless ``value`` is a (non-negative) positive real number."""
-    ok = isinstance(value, int | float | np.floating | np.integer) and not isinstance(value, bool)
-    ok = ok and bool(np.isfinite(value))
-    ok = ok and (value >= 0 if allow_zero else value > 0)
-    if not ok:
-        bound = ">= 0" if allow_zero else "> 0"
-        raise ValueError(f"`{name}` must be a finite number {bound}, got {value!r}.")
-
-
-def check_positive_int(value: Any, name: str, *, allow_zero: bool = False) -> None:
-    """Raises ``ValueError`` unless ``value`` is a positive (or non-negative) integer."""
-    ok = isinstance(value, int | np.integer) and not isinstance(value, bool)
-    ok = ok and (value >= 0 if allow_zero else value > 0)
-    if not ok:
-        bound = ">= 0" if allow_zero else ">= 1"
-        raise ValueError(f"`{name}` must be an integer {bound}, got {value!r}.")
-
-
-def check_choice(value: Any, name: str, choices: tuple[str, ...]) -> None:
-    """Raises ``ValueError`` unless ``value`` is one of ``choices``."""
-    if value not in choices:
-        raise ValueError(f"`{name}` must be one of {choices}, got {value!r}.")
+# The option checks are the shared ones (one wording across dalib); they raise
+# ValueError (OptionTypeError, also a TypeError, for a value of the wrong type).
+check_positive = _checks.check_positive
+check_positive_int = _checks.check_positive_int
+check_choice = _checks.check_choice
 
 
 # ------------------------------------------------------------------------ preprocessing
@@ -266,8 +250,7 @@ class ShallowMethod:
         check_positive(self.C, "C")
         check_choice(self.standardize, "standardize", STANDARDIZE)
         if self.num_classes is not None:
-            check_positive_int(self.num_classes, "num_classes")
-            if self.num_classes < 2:
+            if check_positive_int(self.num_classes, "num_classes") < 2:
                 raise ValueError(f"`num_classes` must be >= 2, got {self.num_classes}.")
         if not isinstance(self.seed, int | np.integer):
             raise ValueError(f"`seed` must be an integer, got {self.seed!r}.")

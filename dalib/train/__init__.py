@@ -14,7 +14,7 @@
 
 from dalib.train._batch import Batch, check_batch, sample_batch
 from dalib.train._evaluate import Evaluation, evaluate, predict
-from dalib.train._loop import fit, restore, run_steps, train
+from dalib.train._loop import DivergenceError, check_divergence, fit, restore, run_steps, train
 from dalib.train._more_terms import (
     IDA,
     CLUBSplit,
@@ -67,6 +67,7 @@ __all__ = [
     "DataParallel",
     "DeepJDOT",
     "Distance",
+    "DivergenceError",
     "DomainAdversarial",
     "DomainClassifier",
     "Entropy",
@@ -82,6 +83,7 @@ __all__ = [
     "Trainer",
     "as_network",
     "check_batch",
+    "check_divergence",
     "data_mesh",
     "data_parallel",
     "evaluate",

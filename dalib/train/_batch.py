@@ -14,6 +14,8 @@ import jax.numpy as jnp
 import numpy as np
 from jax.typing import ArrayLike
 
+from dalib import _checks
+
 __all__ = ["Batch", "check_batch", "sample_batch"]
 
 
@@ -75,6 +77,31 @@ def check_batch(batch: Batch, name: str = "batch") -> None:
             f"`{name}.source_inputs` and `{name}.target_inputs` must share the per-sample "
             f"shape, got {xs} and {xt}."
         )
+
+
+def check_batch_values(batch: Batch, name: str, num_classes: int) -> None:
+    """Value checks of a concrete :class:`Batch`: finite inputs, labels in ``[0, C)``.
+
+    Skipped for traced or abstract (``ShapeDtypeStruct``) fields: inside ``jit``
+    a label outside the classifier's range gives a NaN loss and non-finite
+    inputs propagate (use ``check_finite=True`` in :func:`train` / :func:`fit` to
+    be told the step).
+    """
+    labels = _checks.concrete_value(batch.source_labels)
+    if labels is not None and np.size(labels):
+        labels = np.asarray(labels)
+        lo, hi = int(labels.min()), int(labels.max())
+        if lo < 0 or hi >= num_classes:
+            raise ValueError(
+                f"`{name}.source_labels` holds class indices in [{lo}, {hi}], but the "
+                f"classifier has {num_classes} outputs (logits [n, {num_classes}]), so labels "
+                f"must lie in [0, {num_classes - 1}]; widen the classifier to "
+                f"{max(hi + 1, num_classes)} outputs or remap the labels."
+            )
+    for field in ("source_inputs", "target_inputs"):
+        value = getattr(batch, field)
+        if jnp.issubdtype(_checks.dtype_of(value), jnp.inexact):
+            _checks.check_finite(value, f"{name}.{field}")
 
 
 def sample_batch(

@@ -7,6 +7,10 @@
   checkpoint every ``save_every`` steps, and resumes from the latest one. On
   CPU a resumed run ends bit-identical to an uninterrupted one, because each
   minibatch and each step's randomness depend only on ``(key, step)``.
+* :func:`check_divergence` is the divergence guard: it finds the first step
+  whose loss or metrics are not finite and raises :class:`DivergenceError`
+  naming it. ``train(..., check_finite=True)`` and ``fit(..., check_finite=True)``
+  call it on their metrics (``fit`` after every chunk, before saving it).
 """
 
 from __future__ import annotations
@@ -20,10 +24,101 @@ import jax
 import numpy as np
 from jax.typing import ArrayLike
 
-from dalib.train._batch import Batch, check_batch, sample_batch
+from dalib import _checks
+from dalib.train._batch import Batch, check_batch, check_batch_values, sample_batch
 from dalib.train._trainer import Trainer, TrainState
 
-__all__ = ["fit", "restore", "run_steps", "train"]
+__all__ = ["DivergenceError", "check_divergence", "fit", "restore", "run_steps", "train"]
+
+
+class DivergenceError(FloatingPointError):
+    """Training produced a non-finite loss or metric.
+
+    Attributes:
+      step: the first step (0-based, as counted by ``TrainState.step`` before
+        the update) whose metrics are not finite.
+      values: ``{metric name: value}`` of every metric at that step.
+      index: the position in the leading (vmapped) axes of the first run that
+        diverged, ``()`` for an unbatched run.
+    """
+
+    def __init__(self, message: str, *, step: int, values: dict, index: tuple[int, ...]):
+        super().__init__(message)
+        self.step = step
+        self.values = values
+        self.index = index
+
+
+def check_divergence(metrics: dict, *, first_step: int = 0) -> None:
+    r"""The divergence guard: raises at the first step whose metrics are not finite.
+
+    ``metrics`` is what :func:`train`, :func:`run_steps` or :func:`fit` return:
+    ``{name: array}`` stacked over steps on the **last** axis (``[T]``, or
+    ``[..., T]`` under ``vmap`` over seeds or hyper-parameters). The cost is one
+    pass over the metrics on the host. Traced metrics (inside ``jit``) cannot be
+    checked and pass: call this on the returned values instead.
+
+    Args:
+      metrics: stacked per-step metrics.
+      first_step: the step number of index 0 on the step axis (for chunks).
+
+    Raises:
+      DivergenceError: naming the first non-finite step, every metric's value
+        there (the culprit is usually visible: ``loss=nan``, or a term's
+        ``weight=nan`` from a schedule), and the run index under ``vmap``.
+
+    Examples:
+      >>> import numpy as np
+      >>> check_divergence({"loss": np.array([1.0, 0.5])})  # finite: returns None
+      >>> try:
+      ...     check_divergence({"loss": np.array([1.0, 0.5, np.nan, np.nan])})
+      ... except DivergenceError as err:
+      ...     print(err.step)
+      2
+    """
+    first = None  # (step, index)
+    for value in metrics.values():
+        concrete = _checks.concrete_value(value)
+        if concrete is None:
+            return
+        values = np.asarray(concrete)
+        if values.ndim == 0 or not np.issubdtype(values.dtype, np.inexact):
+            continue
+        bad = ~np.isfinite(values)
+        if not bad.any():
+            continue
+        steps = np.where(bad.any(axis=tuple(range(values.ndim - 1))))[0]
+        step = int(steps[0])
+        index = tuple(int(i) for i in np.argwhere(bad[..., step])[0])
+        if first is None or step < first[0]:
+            first = (step, index)
+    if first is None:
+        return
+    step, index = first
+    at = {
+        name: float(np.asarray(v)[(*index, step)])
+        for name, v in metrics.items()
+        if np.ndim(v) == len(index) + 1
+    }
+    shown = ", ".join(f"{name}={value:.6g}" for name, value in at.items())
+    where = f" (run {index} of the vmapped axes)" if index else ""
+    raise DivergenceError(
+        f"training diverged at step {first_step + step}{where}: {shown}. Lower the learning "
+        "rate or the term weights, check schedules for non-finite values, and check the "
+        "inputs for NaN or infinity.",
+        step=first_step + step,
+        values=at,
+        index=index,
+    )
+
+
+def _check_data(trainer: Trainer, data: Batch) -> None:
+    check_batch(data, "data")
+    check_batch_values(data, "data", trainer.num_classes)
+
+
+def _check_steps(num_steps: object) -> int:
+    return _checks.check_positive_int(num_steps, "num_steps", allow_zero=True)
 
 
 def _split_run_key(key: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
@@ -60,7 +155,8 @@ def run_steps(
     Returns:
       ``(state, metrics)`` with every metric stacked over the steps: ``[num_steps]``.
     """
-    check_batch(data, "data")
+    num_steps = _check_steps(num_steps)
+    _check_data(trainer, data)
     _, k_data, k_step = _split_run_key(key)
 
     def body(state: TrainState, _):
@@ -79,11 +175,18 @@ def train(
     *,
     num_steps: int,
     batch_size: int | tuple[int, int],
+    check_finite: bool = False,
 ) -> tuple[TrainState, dict]:
     """Initialises from ``key`` and trains for ``num_steps``: a pure function.
 
     Vectorise it over seeds (and over hyper-parameters captured when the trainer
     is built inside the vectorised function) with ``jax.vmap``.
+
+    Concrete ``data`` is checked first (finite inputs, labels within the
+    classifier's outputs). With ``check_finite=True`` a call outside ``jit``
+    raises :class:`DivergenceError` naming the first step whose loss or metrics
+    are not finite; inside ``jit``/``vmap`` the metrics are traced and the check
+    cannot run there: call :func:`check_divergence` on the returned metrics.
 
     Examples:
       >>> import functools, jax, jax.numpy as jnp, optax
@@ -103,7 +206,31 @@ def train(
     """
     k_init, _, _ = _split_run_key(key)
     state = trainer.init(k_init)
-    return run_steps(trainer, state, data, key, num_steps=num_steps, batch_size=batch_size)
+    state, metrics = run_steps(
+        trainer, state, data, key, num_steps=num_steps, batch_size=batch_size
+    )
+    if check_finite:
+        check_divergence(metrics)
+    return state, metrics
+
+
+def _check_directory(directory: str | os.PathLike) -> None:
+    """A checkpoint directory must be (or be creatable as) a writable directory."""
+    path = os.path.abspath(os.fspath(directory))
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise ValueError(
+            f"`checkpoint_dir` {path!r} exists and is not a directory; pass a directory "
+            "(it is created if missing)."
+        )
+    parent = path
+    while not os.path.exists(parent):
+        parent = os.path.dirname(parent)
+    if not os.path.isdir(parent):
+        raise ValueError(
+            f"`checkpoint_dir` {path!r} lies under {parent!r}, which is a file, not a directory."
+        )
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise ValueError(f"`checkpoint_dir` {path!r} cannot be written ({parent!r} is read-only).")
 
 
 def _manager(directory: str | os.PathLike, max_to_keep: int | None):
@@ -157,6 +284,7 @@ def fit(
     save_every: int = 100,
     max_to_keep: int | None = 2,
     callback: Callable[[TrainState, dict], Any] | None = None,
+    check_finite: bool = False,
 ) -> tuple[TrainState, dict]:
     """Trains with periodic orbax checkpoints, resuming from the latest one.
 
@@ -177,14 +305,25 @@ def fit(
       max_to_keep: checkpoints kept (``None``: all).
       callback: called as ``callback(state, metrics)`` after each chunk with the
         chunk's stacked metrics (host NumPy arrays); may log, or raise to stop.
+      check_finite: the divergence guard: after each chunk, before it is saved,
+        raise :class:`DivergenceError` naming the first step whose loss or
+        metrics are not finite (the last good checkpoint is kept).
 
     Returns:
       ``(final_state, metrics)``, the metrics of the steps run by this call,
       stacked over steps (NumPy).
+
+    Raises:
+      ValueError: bad ``num_steps`` / ``save_every``, a ``checkpoint_dir`` that is
+        a file, lies under a file or cannot be written, non-finite inputs or
+        labels outside the classifier's outputs (all before training starts).
+      DivergenceError: with ``check_finite=True``, on the first non-finite step.
     """
-    if save_every < 1:
-        raise ValueError(f"`save_every` must be a positive int, got {save_every}.")
-    check_batch(data, "data")
+    num_steps = _check_steps(num_steps)
+    save_every = _checks.check_positive_int(save_every, "save_every")
+    _check_data(trainer, data)
+    if checkpoint_dir is not None:
+        _check_directory(checkpoint_dir)
     manager = None if checkpoint_dir is None else _manager(checkpoint_dir, max_to_keep)
     chunk = _compiled_run_steps(trainer)
     try:
@@ -196,8 +335,11 @@ def fit(
         step = int(state.step)
         while step < num_steps:
             length = min(save_every - step % save_every, num_steps - step)
+            first = step
             state, metrics = chunk(state, data, key, num_steps=length, batch_size=batch_size)
             metrics = jax.tree.map(np.asarray, metrics)
+            if check_finite:
+                check_divergence(metrics, first_step=first)
             history.append(metrics)
             step = int(state.step)
             if manager is not None and (step % save_every == 0 or step == num_steps):

@@ -431,7 +431,7 @@ def weight_at(weight: Weight, step: jax.Array) -> jax.Array:
 
 
 def check_weight(term: Term, steps: tuple[int, ...]) -> None:
-    """Raises ``ValueError`` if a term's weight is not a finite scalar at ``steps``.
+    """Raises ``ValueError`` if a term's weight is not a finite scalar ``>= 0`` at ``steps``.
 
     Traced weights (a weight swept under ``vmap``) cannot be inspected and pass.
     """
@@ -449,9 +449,15 @@ def check_weight(term: Term, steps: tuple[int, ...]) -> None:
             )
         if isinstance(value, jax.core.Tracer):
             return
+        what = "schedule" if callable(term.weight) else "weight"
         if not np.isfinite(np.asarray(value)):
-            what = "schedule" if callable(term.weight) else "weight"
             raise ValueError(
                 f"{what} of alignment term {term.name!r} returned {float(value)} at step "
                 f"{step}; a weight must be finite."
+            )
+        if float(value) < 0:
+            raise ValueError(
+                f"{what} of alignment term {term.name!r} is {float(value):g} at step {step}; "
+                "a weight must be >= 0 (a negative weight maximises the discrepancy the "
+                "term measures). Adversarial terms reverse their gradient themselves."
             )

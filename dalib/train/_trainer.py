@@ -26,7 +26,7 @@ import numpy as np
 import optax
 
 from dalib.ops import gradient_reversal
-from dalib.train._batch import Batch, check_batch
+from dalib.train._batch import Batch, check_batch, check_batch_values
 from dalib.train._network import Network, as_network
 from dalib.train._terms import Outputs, Term, check_weight, weight_at
 
@@ -306,7 +306,9 @@ def make_trainer(
       ValueError / TypeError: at build time, with the offending shapes, for an
         empty source or target batch, features a term cannot take (wrong rank,
         a discriminator of the wrong input size), a weight or schedule that is
-        not finite, duplicate term names, or an unknown ``mode``.
+        not finite or negative, duplicate term names, an unknown ``mode``, or
+        (when ``example_batch`` holds concrete arrays) labels outside the
+        classifier's ``[0, C)`` or non-finite inputs.
 
     Examples:
       >>> import jax, jax.numpy as jnp, optax
@@ -398,6 +400,10 @@ def make_trainer(
             )
             term = dataclasses.replace(term, network=network)
         built.append(term)
+
+    # Concrete example labels are checked against the classifier's width now: a
+    # label >= C would otherwise give NaN losses from the first step on.
+    check_batch_values(example_batch, "example_batch", int(logits.shape[1]))
 
     trainer = Trainer(
         encoder=encoder,
