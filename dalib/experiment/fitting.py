@@ -234,15 +234,11 @@ def _criterion_score(
 
 
 def _check_diverged(chunk: Mapping[str, np.ndarray], offset: int, spec: RunSpec) -> None:
-    """Raises naming the first step whose loss is not finite."""
-    loss = np.asarray(chunk["loss"])
-    bad = np.flatnonzero(~np.isfinite(loss))
-    if bad.size:
-        step = offset + int(bad[0]) + 1
-        raise FloatingPointError(
-            f"training diverged at step {step} of {spec.train.steps}: loss = {loss[bad[0]]}; "
-            f"lower train.learning_rate (now {spec.train.learning_rate}) or the method's weight"
-        )
+    """The divergence guard of :mod:`dalib.train` on one chunk of steps."""
+    from dalib.train import check_divergence
+
+    del spec
+    check_divergence(dict(chunk), first_step=offset)
 
 
 def _fit_deep(

@@ -27,7 +27,8 @@ from dalib.losses._mi import (
     nwj,
     vclub,
 )
-from dalib.losses._mmd import jmmd, lmmd, mmd
+from dalib.losses._mmd import mmd
+from dalib.losses._mmd_joint import jmmd, lmmd
 from dalib.losses._ot import OTDiagnostics, jdot, jdot_cost, sinkhorn_divergence
 from dalib.losses._regularizers import bnm, entropy, mcc
 

@@ -10,7 +10,8 @@ from jax.typing import ArrayLike
 
 from dalib import _checks
 from dalib.kernels import Kernel
-from dalib.losses._mmd import lmmd, mmd
+from dalib.losses._mmd import mmd
+from dalib.losses._mmd_joint import lmmd
 from dalib.stats._a_distance import _proxy_a_distance
 
 __all__ = ["dynamic_factor", "joint_alignment"]

@@ -8,7 +8,8 @@ from jax.test_util import check_grads
 
 from dalib.kernels import Gaussian, MultiGaussian
 from dalib.losses import dynamic_factor, joint_alignment
-from dalib.losses._mmd import lmmd, mmd
+from dalib.losses._mmd import mmd
+from dalib.losses._mmd_joint import lmmd
 
 KERNEL = Gaussian(bandwidth=1.5)
 
