@@ -372,7 +372,7 @@ def check_number(
     )
     if bad:
         verb = "must" if want.startswith("lie") else "must be"
-        raise ValueError(f"`{name}` {verb} {want}, got {number:g}.")
+        raise ValueError(f"`{name}` {verb} {want}, got {number!r}.")
     return number
 
 

@@ -281,7 +281,7 @@ _CORRUPT = (zipfile.BadZipFile, EOFError, zlib.error, OSError)
 
 def _corrupt(path: Path, err: Exception) -> TableError:
     return TableError(
-        f"{path}: the .npz archive is truncated or corrupted ({type(err).__name__}: {err}); "
+        f"{path}: the .npz archive is truncated or corrupted ({err}); "
         "write it again (e.g. with dalib.data.save_table or np.savez)."
     )
 
@@ -305,6 +305,13 @@ def _load_npz(path: Path) -> FeatureTable:
         ) from err
     with data:
         keys = set(data.files)
+        known = {"features", "labels", "feature_names", "groups", "meta", *_OPTIONAL}
+        if "labels" not in keys and keys - known:  # most likely a misspelt column
+            raise TableError(
+                f"{path}: no 'labels' array but unknown array(s) {sorted(keys - known)}; a "
+                f"feature table holds {sorted(known)} (a table without 'labels' is "
+                f"unlabelled). Keys found: {sorted(keys)}."
+            )
         if "features" not in keys:
             raise TableError(
                 f"{path}: no 'features' array; a feature table needs 'features' [N, D] and, "

@@ -77,12 +77,10 @@ def test_config_with_a_syntax_error_names_the_line(capsys, tables, bad, tmp_path
         pytest.param(
             "truncated.npz",
             ("truncated", "not a valid", "corrupt", "cannot read", "not a zip"),
-            marks=pytest.mark.xfail(strict=True, reason="TEST_FINDINGS.md, finding 6"),
         ),
         pytest.param(
             "random.npz",
             ("not a valid", "corrupt", "cannot read", "not a .npz", "not a zip"),
-            marks=pytest.mark.xfail(strict=True, reason="TEST_FINDINGS.md, finding 6"),
         ),
     ],
 )

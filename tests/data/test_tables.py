@@ -64,8 +64,11 @@ def test_minimal_round_trip(suffix, tmp_path):
 def test_npz_missing_key(tmp_path):
     path = tmp_path / "t.npz"
     np.savez(path, features=np.ones((2, 2), np.float32), label=np.array(["a", "b"]))
-    with pytest.raises(ValueError, match=r"no 'labels' array.*Keys found: \['features', 'label'\]"):
+    # A misspelt 'labels' is refused rather than read as an unlabelled table.
+    with pytest.raises(ValueError, match=r"no 'labels' array but unknown array\(s\) \['label'\]"):
         data.load_table(path)
+    np.savez(path, features=np.ones((2, 2), np.float32))
+    assert data.load_table(path).labelled.tolist() == [False, False]
 
 
 def test_npz_length_mismatch(tmp_path):
@@ -108,9 +111,9 @@ def test_pickled_npz_rejected(tmp_path):
 
 def test_csv_errors(tmp_path):
     path = tmp_path / "t.csv"
-    path.write_text("speaker,f1,f2\ns1,1.0,2.0\n")
-    with pytest.raises(ValueError, match="no 'label' column"):
-        data.load_table(path)
+    path.write_text("speaker,f1,f2\ns1,1.0,2.0\n")  # no label column: an unlabelled table
+    table = data.load_table(path)
+    assert table.labelled.tolist() == [False] and table.feature_names == ("f1", "f2")
     path.write_text("label,f1,f2\nangry,1.0,oops\n")
     with pytest.raises(ValueError, match="line 2 holds a non-numeric feature"):
         data.load_table(path)

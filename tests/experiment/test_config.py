@@ -59,10 +59,10 @@ def test_bad_overrides_are_rejected(item, match):
     "field,value,error,match",
     [
         ("method", "dnn", ValueError, "did you mean 'dann'"),
-        ("seeds", 0, ValueError, r"seeds` must be an integer >= 1, got 0"),
+        ("seeds", 0, ValueError, r"seeds` must be a positive int \(>= 1\), got 0"),
         ("data.normalize", "global", ValueError, r"data.normalize` must be one of .*'global'"),
         ("selection.criterion", "best", ValueError, r"criterion` must be one of .*'best'"),
-        ("train.learning_rate", 0.0, ValueError, r"learning_rate` must be a finite number > 0"),
+        ("train.learning_rate", 0.0, ValueError, r"learning_rate` must be positive \(> 0\)"),
         ("model.hidden", (), ValueError, "model.hidden"),
     ],
 )
