@@ -72,7 +72,9 @@ class Clip:
 class MECorpus(Corpus):
     """A micro-expression corpus: :class:`~dalib.data.Corpus` whose records are :class:`Clip`.
 
-    Attributes (beyond :class:`~dalib.data.Corpus`):
+    It has the attributes of :class:`~dalib.data.Corpus`, and:
+
+    Attributes:
       fps: the recording frame rate.
       release: ``"raw"`` (whole camera frames; faces are detected) or ``"cropped"``
         (the distributors' face crops; used as given).
