@@ -256,6 +256,18 @@ def _selection_note(specs: Sequence[RunSpec]) -> str:
     )
 
 
+def _check_groups(specs: Sequence[RunSpec], tables: Mapping[str, Any]) -> None:
+    """Refuses, before any run, a region method on tables without feature ``groups``."""
+    needs = [s.method for s in specs if s.entry.needs_groups]
+    missing = [name for name, t in tables.items() if getattr(t, "groups", None) is None]
+    if needs and missing:
+        raise ValueError(
+            f"method(s) {needs} need the tables' feature `groups` (the face region of each "
+            f"column), but the table(s) of {missing} have none; extract them with "
+            "`dalib features --set lbptop` (or pass --groups to `dalib import-mat`)"
+        )
+
+
 def _seed_dir(seed: int) -> str:
     return f"seed_{seed}"
 
@@ -289,6 +301,7 @@ def run_pair(
     spec = config if isinstance(config, RunSpec) else RunSpec.from_config(config)
     save = bool(spec.config.get("save_model", False))
     name = task_name or "source->target"
+    _check_groups([spec], {"source": source, "target": target})
     task = prepare_task(
         source,
         target,
@@ -357,6 +370,7 @@ def run_protocol(
     codes = protocol.codes if protocol.kind == "loso" else _codes(selected)
     out = Path(out)
     tables = load_protocol_tables(protocol, corpora, codes, out / "features")
+    _check_groups(specs, tables)
     prints = {code: table_fingerprint(table) for code, table in tables.items()}
     if protocol.kind == "loso":
         from dalib.experiment.composite import loso_folds, pool_tables
