@@ -553,7 +553,7 @@ def select(
     mapping of the criterion's keyword arguments, from which the score is
     computed. The criterion's direction (:data:`HIGHER_IS_BETTER`) decides
     between the largest and the smallest score; ties go to the first
-    candidate; NaN scores never win.
+    candidate; NaN and infinite scores never win.
 
     Args:
       candidates: the candidates' scores or argument mappings.
@@ -563,7 +563,7 @@ def select(
       The index of the selected candidate.
 
     Raises:
-      ValueError: no candidates, an unknown criterion, or only NaN scores.
+      ValueError: no candidates, an unknown criterion, or no finite score.
 
     Examples:
       >>> select([0.30, 0.25, 0.40], "dev")
@@ -581,9 +581,9 @@ def select(
         value = fn(**cand) if isinstance(cand, Mapping) else cand
         scores.append(float(np.asarray(value)))
     values = np.asarray(scores, dtype=np.float64)
-    finite = ~np.isnan(values)
+    finite = np.isfinite(values)  # a NaN or infinite score is a broken one: it never wins
     if not finite.any():
-        raise ValueError(f"every candidate scored NaN under {name!r}.")
+        raise ValueError(f"every candidate scored NaN or infinity under {name!r}.")
     sign = 1.0 if HIGHER_IS_BETTER[name] else -1.0
     ranked = np.where(finite, sign * values, -math.inf)
     return int(np.argmax(ranked))

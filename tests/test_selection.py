@@ -281,3 +281,11 @@ def test_select_directions_ties_and_nan():
 def test_bad_inputs_raise(call, error, match):
     with pytest.raises(error, match=match):
         call()
+
+
+def test_select_never_picks_an_infinite_score():
+    # +inf would otherwise win a higher-is-better criterion, -inf a lower-is-better one.
+    assert select([0.2, float("inf"), 0.5], "snd") == 2
+    assert select([0.4, float("-inf"), 0.3], "dev") == 2
+    with pytest.raises(ValueError, match="NaN or infinity"):
+        select([float("inf"), float("nan")], "dev")
