@@ -59,43 +59,48 @@ def add(sub) -> None:
     me.set_defaults(handler=run_me)
 
 
-def run_speech(args) -> int:
+def _names(text: str) -> list[str]:
+    return [x for x in text.split(",") if x]
+
+
+def _build(args, build, **selection) -> int:
+    """Checks ``--out``, runs a corpus builder with the shared options, prints the folders."""
     from dalib.cli._common import check_out_dir
-    from dalib.synth import build_speech_corpora
 
     check_out_dir(args.out)
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
-    paths = build_speech_corpora(
+    paths = build(
         args.out,
         seed=args.seed,
-        corpora=[c for c in args.corpora.split(",") if c] or None,
-        feature_sets=[s for s in args.feature_sets.split(",") if s],
-        num_speakers=args.speakers,
-        num_sentences=args.sentences,
+        feature_sets=_names(args.feature_sets),
         num_workers=args.workers,
         force=args.force,
+        **selection,
     )
     for name, path in paths.items():
         print(f"{name}: {path}")
     return EXIT_OK
+
+
+def run_speech(args) -> int:
+    from dalib.synth import build_speech_corpora
+
+    return _build(
+        args,
+        build_speech_corpora,
+        corpora=_names(args.corpora) or None,
+        num_speakers=args.speakers,
+        num_sentences=args.sentences,
+    )
 
 
 def run_me(args) -> int:
-    from dalib.cli._common import check_out_dir
     from dalib.synth import build_me
 
-    check_out_dir(args.out)
-    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
-    paths = build_me(
-        args.out,
-        seed=args.seed,
-        databases=[d for d in args.databases.split(",") if d] or None,
-        feature_sets=[s for s in args.feature_sets.split(",") if s],
+    return _build(
+        args,
+        build_me,
+        databases=_names(args.databases) or None,
         num_subjects=args.subjects,
         clips_per_subject=args.clips,
-        num_workers=args.workers,
-        force=args.force,
     )
-    for name, path in paths.items():
-        print(f"{name}: {path}")
-    return EXIT_OK
