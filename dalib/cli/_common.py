@@ -113,17 +113,23 @@ def _merge(into: dict, new: dict) -> None:
             into[key] = value
 
 
-def finish(result, out: Path) -> int:
-    """Prints a sweep's tables and the baseline lines; returns the exit status."""
+def print_tables(result) -> None:
+    """Prints a sweep's tables and, when every run finished, the baseline lines."""
     for table in result.tables.values():
         print(table.to_markdown())
         print()
     headline = next(iter(result.tables.values()), None)
-    if headline is not None and result.ok and len(headline.methods) > 1:
+    complete = result.ok and not getattr(result, "incomplete", ())
+    if headline is not None and complete and len(headline.methods) > 1:
         for baseline in ("source_only", "corpus_norm", "svm"):
             if baseline in headline.methods and headline.average(baseline)[2]:
                 print(headline.gains_summary(baseline))
         print()
+
+
+def finish(result, out: Path) -> int:
+    """Prints a sweep's tables and the baseline lines; returns the exit status."""
+    print_tables(result)
     names = " and ".join(f"results_{m}.md" for m in result.tables)
     print(
         f"{result.ran} run(s) done, {result.skipped} already complete (skipped), "

@@ -2,14 +2,34 @@
 
 from __future__ import annotations
 
+import argparse
+import re
+import sys
+
 from dalib.cli._common import (
+    EXIT_OK,
+    EXIT_RUNS_FAILED,
     CommandError,
     add_config_options,
     check_out_dir,
     finish,
     load_config,
+    print_tables,
     split_list,
 )
+
+SHARD_FORM = "I/N with whole numbers 1 <= I <= N (shard I of N, counted from 1), e.g. --shard 2/3"
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """``"2/3"`` -> ``(2, 3)``; anything else is refused naming ``--shard`` and its form."""
+    match = re.fullmatch(r"\s*(\d+)\s*/\s*(\d+)\s*", text)
+    if match is None:
+        raise argparse.ArgumentTypeError(f"expected {SHARD_FORM}; got {text!r}")
+    index, count = int(match[1]), int(match[2])
+    if count < 1 or not 1 <= index <= count:
+        raise argparse.ArgumentTypeError(f"expected {SHARD_FORM}; got {text!r}")
+    return index, count
 
 
 def add(sub) -> None:
@@ -20,7 +40,9 @@ def add(sub) -> None:
         help="every task of a cross-corpus protocol, with its results tables",
         description="Runs every method and seed on every task of a protocol and prints and "
         "writes its tables. Protocols: "
-        + "; ".join(f"{p.name}: {p.title}" for p in PROTOCOLS.values()),
+        + "; ".join(f"{p.name}: {p.title}" for p in PROTOCOLS.values())
+        + ". Across machines: run the same command with --shard 1/N ... --shard N/N into one "
+        "shared --out (N processes at once, e.g. a SLURM job array), then --tables-only.",
     )
     p.add_argument("protocol", choices=tuple(PROTOCOLS), help="the protocol")
     source = p.add_mutually_exclusive_group()
@@ -56,6 +78,24 @@ def add(sub) -> None:
         metavar="K",
         help="build seed of the synthetic "
         "corpora (default 0); build K > 0 is cached in SYNTH_ROOT/seed_K",
+    )
+    split = p.add_mutually_exclusive_group()
+    split.add_argument(
+        "--shard",
+        type=parse_shard,
+        metavar="I/N",
+        help="run only shard I of N (counted from 1: 1/N ... N/N) of the sweep's runs into the "
+        "shared --out; the seeds of one method on one task stay in one shard, and every run is "
+        "in exactly one shard, so N processes (a SLURM job array: --shard "
+        "$SLURM_ARRAY_TASK_ID/N with --array=1-N) can run at once. A shard writes only its "
+        "own run folders; the one that finds every run complete writes the tables",
+    )
+    split.add_argument(
+        "--tables-only",
+        action="store_true",
+        help="train nothing: write and print the tables from the complete runs in --out; exit "
+        "status 1, naming the missing runs, when some are not complete (the tables are then "
+        "marked INCOMPLETE)",
     )
     add_config_options(p)
     p.set_defaults(handler=run)
@@ -100,4 +140,75 @@ def run(args) -> int:
         c.method = name
         RunSpec.from_config(c)
     out = check_out_dir(args.out)
-    return finish(run_protocol(config, out, progress=not args.quiet), out)
+    if args.tables_only and not out.is_dir():
+        raise CommandError(
+            f"--tables-only: --out {out} is not a folder, so it holds no runs to tabulate; run "
+            "the sweep (or its shards) into it first"
+        )
+    result = run_protocol(
+        config, out, progress=not args.quiet, shard=args.shard, tables_only=args.tables_only
+    )
+    if args.tables_only:
+        return _finish_tables_only(result, out)
+    if args.shard is not None:
+        return _finish_shard(result, out, args.shard)
+    return finish(result, out)
+
+
+def _names(result, limit: int = 5) -> str:
+    shown = ", ".join(result.incomplete[:limit])
+    more = len(result.incomplete) - limit
+    return shown + (f" and {more} more" if more > 0 else "")
+
+
+def _tables_line(result, out) -> str:
+    names = " and ".join(f"results_{m}.md" for m in result.tables)
+    return f"tables in {out}/ ({names})"
+
+
+def _finish_tables_only(result, out) -> int:
+    print_tables(result)
+    found = f"{result.total - len(result.incomplete)} of {result.total} runs complete"
+    if not result.incomplete:
+        print(f"tables only: {found}; {_tables_line(result, out)}")
+        return EXIT_OK
+    if result.tables:
+        print(f"tables only: {found}; {_tables_line(result, out)}, marked INCOMPLETE")
+    else:
+        print(f"tables only: {found}; nothing tabulated in {out}")
+    print(
+        f"dalib protocol: {len(result.incomplete)} of {result.total} runs of the sweep are not "
+        f"complete in {out}: {_names(result)}. Run the shards (or the same command without "
+        "--tables-only) that finish them, then --tables-only again.",
+        file=sys.stderr,
+    )
+    return EXIT_RUNS_FAILED
+
+
+def _finish_shard(result, out, shard: tuple[int, int]) -> int:
+    index, count = shard
+    print_tables(result)
+    mine = result.skipped + result.ran + result.missing
+    print(
+        f"shard {index}/{count}: {result.ran} run(s) done, {result.skipped} already complete "
+        f"(skipped), {len(result.failures)} failed, of the shard's {mine} "
+        f"(the sweep has {result.total})"
+    )
+    if result.tables:
+        print(f"every run of the sweep is complete; {_tables_line(result, out)}")
+    else:
+        print(
+            f"{len(result.incomplete)} of {result.total} runs of the sweep are not complete yet "
+            f"(other shards, e.g. {_names(result, 3)}); tables not written: the last shard to "
+            "finish writes them, or run the same command with --tables-only instead of --shard"
+        )
+    if not result.ok:
+        print(
+            f"dalib: {result.missing} of shard {index}/{count}'s runs did not finish "
+            f"({len(result.failures)} failed, see the errors above). Their folders are left "
+            "without a COMPLETE marker; fix the cause and run the same shard again: finished "
+            "runs are skipped.",
+            file=sys.stderr,
+        )
+        return EXIT_RUNS_FAILED
+    return EXIT_OK

@@ -5,10 +5,16 @@ Each run is :func:`dalib.experiment.run_one` (:mod:`dalib.experiment.runs`).
 generic sweep, skip complete run folders (an interrupted sweep resumes),
 refuse folders made with another configuration or other data, and write the
 results tables.
+
+:func:`run_protocol` also splits a sweep over processes or machines
+(``shard=(i, N)``: a fixed 1/N of the runs into one shared folder) and
+tabulates a folder without training
+(``tables_only=True``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import sys
 from collections.abc import Callable, Mapping, Sequence
@@ -51,7 +57,15 @@ class RunFailure:
 
 @dataclasses.dataclass
 class SweepResult:
-    """What :func:`run_pair` / :func:`run_protocol` return."""
+    """What :func:`run_pair` / :func:`run_protocol` return.
+
+    ``records``, ``skipped``, ``ran`` and ``missing`` count the runs this call
+    was asked for: with ``shard=(i, N)`` those of shard ``i``, with
+    ``tables_only`` every run of the sweep (``skipped`` the complete ones,
+    ``missing`` the others). ``incomplete`` names the run folders of the whole
+    sweep (relative to ``out``) that have no ``COMPLETE`` marker, in sweep
+    order; ``total`` is the number of runs of the whole sweep.
+    """
 
     records: list[dict[str, Any]]
     failures: list[RunFailure]
@@ -59,6 +73,8 @@ class SweepResult:
     ran: int
     tables: dict[str, ResultsTable]
     missing: int
+    incomplete: list[str] = dataclasses.field(default_factory=list)
+    total: int | None = None
 
     @property
     def ok(self) -> bool:
@@ -72,6 +88,76 @@ class _Job:
     task: str
     seed: int
     path: Path
+
+
+def _group_key(job: _Job) -> tuple[str, str, str]:
+    """The seeds of one method (and configuration) on one task: trained together, one shard."""
+    return (job.spec.method, job.task, job.spec.hash)
+
+
+def _check_shard(shard: Any) -> tuple[int, int] | None:
+    """``None`` or ``(i, N)`` with ``1 <= i <= N``; raises ``ValueError`` otherwise."""
+    if shard is None:
+        return None
+    ok = isinstance(shard, tuple | list) and len(shard) == 2
+    ok = ok and all(isinstance(v, int) and not isinstance(v, bool) for v in shard)
+    if not ok or not 1 <= shard[0] <= shard[1]:
+        raise ValueError(
+            f"shard must be (i, N) with integers 1 <= i <= N (shard i of N, counted from 1), "
+            f"got {shard!r}"
+        )
+    return int(shard[0]), int(shard[1])
+
+
+def _shard_jobs(jobs: Sequence[_Job], index: int, count: int) -> list[_Job]:
+    r"""The jobs of shard ``index`` (1-based) of ``count``.
+
+    The groups of jobs that train together (:func:`_group_key`) are sorted by
+    (method, task, configuration hash) and dealt round-robin: group ``k`` of
+    that order goes to shard ``k mod count + 1``. The split depends only on
+    the set of jobs (not on their order, nor on which runs are complete), so
+    every process of a sweep computes the same one, and each job is in
+    exactly one shard for any ``count``.
+    """
+    keys = sorted({_group_key(j) for j in jobs})
+    mine = {key for k, key in enumerate(keys) if k % count == index - 1}
+    return [j for j in jobs if _group_key(j) in mine]
+
+
+@contextlib.contextmanager
+def _folder_lock(folder: Path):
+    """Holds an exclusive lock on ``folder/.dalib.lock`` (POSIX ``flock``; none elsewhere).
+
+    The shards of one sweep take it while they load or build the feature
+    tables, so that one process builds a synthetic corpus or extracts a
+    ``--root`` corpus and the others then read it.
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX
+        yield
+        return
+    with open(folder / ".dalib.lock", "a", encoding="utf-8") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _collect(
+    jobs: Sequence[_Job], data_hashes: Mapping[str, str]
+) -> tuple[list[dict], list[_Job]]:
+    """The records of the complete runs of ``jobs`` (read from disk) and the other jobs."""
+    records, absent = [], []
+    for job in jobs:
+        run = RunDir(job.path)
+        if _check_existing(run, job.spec.hash, data_hashes[job.task]):
+            records.append(run.read_json("metrics.json"))
+        else:
+            absent.append(job)
+    return records, absent
 
 
 def _check_existing(run: RunDir, digest: str, data_hash: str) -> bool:
@@ -337,7 +423,12 @@ def run_pair(
 
 
 def run_protocol(
-    config: ml_collections.ConfigDict, out: str | Path, *, progress: bool = True
+    config: ml_collections.ConfigDict,
+    out: str | Path,
+    *,
+    progress: bool = True,
+    shard: tuple[int, int] | None = None,
+    tables_only: bool = False,
 ) -> SweepResult:
     """Runs every method of ``config.methods`` on every task of ``config.protocol``, every seed.
 
@@ -346,10 +437,44 @@ def run_protocol(
     from (:class:`dalib.experiment.CorporaSpec`). Layout:
     ``out/<method>/<task>/seed_<k>/``, tables in ``out``.
 
+    Across processes or machines, run the same call with ``shard=(i, N)`` for
+    ``i = 1..N`` into one shared ``out`` (at once or not): shard ``i`` runs a
+    fixed ``1/N`` of the runs, whole groups (the seeds of one method on one
+    task, which train together), dealt round-robin over the groups sorted by
+    method and task, so that every run belongs to exactly one shard. A shard
+    writes only its own run folders; it writes the tables only if, once its
+    own runs are done, every run of the sweep is complete (so the last shard
+    to finish writes them). ``tables_only=True`` trains nothing: it writes the
+    tables from the complete runs in ``out`` (marked ``INCOMPLETE`` when some
+    are missing, listed in :attr:`SweepResult.incomplete`).
+
+    Args:
+      config: a protocol config (:func:`dalib.experiment.protocol_config`).
+      out: the output folder.
+      progress: show a progress bar on stderr.
+      shard: ``(i, N)``, shard ``i`` of ``N`` counted from 1; ``None`` runs everything.
+      tables_only: tabulate the runs in ``out`` without training.
+
+    Returns:
+      A :class:`SweepResult`.
+
     Raises:
-      ValueError: an unknown protocol, method or task, bad corpora settings.
+      ValueError: an unknown protocol, method or task, bad corpora settings, a
+        bad ``shard``, ``shard`` with ``tables_only``, or ``tables_only`` on a
+        folder that does not exist.
       ConfigMismatchError: ``out`` holds finished runs of another configuration or data.
     """
+    shard = _check_shard(shard)
+    if shard is not None and tables_only:
+        raise ValueError(
+            "shard and tables_only exclude each other: tables_only tabulates every shard's runs"
+        )
+    out = Path(out)
+    if tables_only and not out.is_dir():
+        raise ValueError(
+            f"{out} is not a folder, so it holds no runs to tabulate; run the sweep (or its "
+            "shards) into it first"
+        )
     protocol = get_protocol(config.get("protocol", "ser"))
     methods = list(config.methods)
     if not methods:
@@ -368,8 +493,9 @@ def run_protocol(
     corpora = CorporaSpec.from_config(config.corpora.to_dict(), protocol)
     selected = protocol.select_tasks(list(config.tasks))
     codes = protocol.codes if protocol.kind == "loso" else _codes(selected)
-    out = Path(out)
-    tables = load_protocol_tables(protocol, corpora, codes, out / "features")
+    shared = shard is not None or tables_only  # other processes may be at work in `out`
+    with _folder_lock(out) if shared else contextlib.nullcontext():
+        tables = load_protocol_tables(protocol, corpora, codes, out / "features")
     _check_groups(specs, tables)
     prints = {code: table_fingerprint(table) for code, table in tables.items()}
     if protocol.kind == "loso":
@@ -412,24 +538,41 @@ def run_protocol(
     }
     if corpora.kind == "synthetic":
         extra["synth_seed"] = corpora.synth_seed
-    records, failures, skipped, ran = _sweep(
-        jobs,
-        load_task,
-        progress=progress,
-        data_hashes={name: pair[3] for name, pair in pairs.items()},
-        extra=extra,
-        save_model=False,
-    )
-    missing = len(jobs) - len(records)
+    data_hashes = {name: pair[3] for name, pair in pairs.items()}
+    if tables_only:
+        records, absent = _collect(jobs, data_hashes)
+        failures, skipped, ran, missing = [], len(records), 0, len(absent)
+        everything = records
+    else:
+        todo = jobs if shard is None else _shard_jobs(jobs, *shard)
+        records, failures, skipped, ran = _sweep(
+            todo,
+            load_task,
+            progress=progress,
+            data_hashes=data_hashes,
+            extra=extra,
+            save_model=False,
+        )
+        missing = len(todo) - len(records)
+        if shard is None:
+            done = {(r["method"], r["task"], r["seed"]) for r in records}
+            everything = records
+            absent = [j for j in jobs if (j.spec.method, j.task, j.seed) not in done]
+        else:  # what every shard has finished so far, read back from disk
+            everything, absent = _collect(jobs, data_hashes)
+    order = {(j.spec.method, j.task, j.seed): k for k, j in enumerate(jobs)}
+    everything = sorted(everything, key=lambda r: order[(r["method"], r["task"], r["seed"])])
     note = (
         _selection_note(specs)
         + f" Corpora: {corpora.label} ({corpora.feature_set}). {protocol.convention}"
     )
     result_tables: dict[str, ResultsTable] = {}
-    if protocol.kind == "loso":
+    if shard is not None and absent:
+        pass  # other shards are still at work (or failed): tables wait for every run
+    elif protocol.kind == "loso":
         from dalib.experiment.composite import OVERALL, summarize_loso
 
-        done = {(r["method"], r["task"], r["seed"]) for r in records}
+        done = {(r["method"], r["task"], r["seed"]) for r in everything}
         runs = [
             (j.spec.label, j.seed, j.path) for j in jobs if (j.spec.method, j.task, j.seed) in done
         ]
@@ -440,24 +583,27 @@ def run_protocol(
                 out,
                 methods=[s.label for s in specs],
                 tasks=[*protocol.pooled, OVERALL],
-                missing=missing,
+                missing=len(absent),
                 total=len(jobs),
                 metrics=protocol.metrics,
                 note=note + f" {len(pairs)} folds.",
                 summary=OVERALL,
             )
-    elif records:
+    elif everything:
         result_tables = write_tables(
-            records,
+            everything,
             out,
             methods=[s.label for s in specs],
             tasks=list(pairs),
-            missing=missing,
+            missing=len(absent),
             total=len(jobs),
             metrics=protocol.metrics,
             note=note,
         )
-    return SweepResult(records, failures, skipped, ran, result_tables, missing)
+    incomplete = [str(j.path.relative_to(out)) for j in absent]
+    return SweepResult(
+        records, failures, skipped, ran, result_tables, missing, incomplete, len(jobs)
+    )
 
 
 def _codes(tasks) -> list[str]:
