@@ -12,6 +12,8 @@
     dalib protocol ser --synthetic --methods source_only,dann,tca --seeds 3 --out runs/ser
     dalib protocol mer --synthetic --methods source_only,svm,tgsr,rstr --out runs/mer
     dalib protocol composite --synthetic --methods svm,tgsr --out runs/composite
+    dalib protocol ser --synthetic --out /shared/ser --shard 2/4   # 1/4 of the sweep
+    dalib protocol ser --synthetic --out /shared/ser --tables-only
     dalib methods
 
 Each subcommand lives in its own module (``add`` builds its parser, ``run``

@@ -133,6 +133,21 @@ def test_composite_pools_the_folds_and_scores_overall_and_per_database(me_tables
     assert len(y) == 3 * 24  # every clip of C, H and S is predicted exactly once
 
 
+def test_composite_in_two_shards_gives_the_single_run_tables(me_tables, tmp_path, capsys):
+    argv = ["protocol", "composite", "--tables", arg(me_tables, "CHS"), "--methods", "svm", *TINY]
+    assert cli.main([*argv, "--out", str(tmp_path / "whole")]) == 0
+    split = str(tmp_path / "split")
+    assert cli.main([*argv, "--out", split, "--shard", "2/2"]) == 0
+    assert not (tmp_path / "split" / "results_uf1.csv").exists()  # shard 1's folds missing
+    assert cli.main([*argv, "--out", split, "--tables-only"]) == 1  # tabulated, incomplete
+    assert "INCOMPLETE: 5 of 9" in (tmp_path / "split" / "results_uf1.md").read_text()
+    assert cli.main([*argv, "--out", split, "--shard", "1/2"]) == 0  # the last: writes them
+    assert "shard 1/2: 5 run(s) done" in capsys.readouterr().out
+    for name in ("results_uf1.csv", "results_uar.csv", "results_uf1.md"):
+        whole = (tmp_path / "whole" / name).read_text()
+        assert (tmp_path / "split" / name).read_text() == whole
+
+
 def test_loso_folds_hold_out_each_subject_once(me_tables):
     from dalib.experiment.composite import loso_folds, pool_tables
 
