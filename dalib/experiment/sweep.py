@@ -419,7 +419,11 @@ def run_pair(
             note=f"{_selection_note([spec])} Classes: {task.mapping.describe()}. Target rows: "
             f"{spec.data.target_rows} ({task.scored.sum()} of {len(task.target_labels)} scored).",
         )
-    return SweepResult(records, failures, skipped, ran, tables, len(jobs) - len(records))
+    done = {r["seed"] for r in records}
+    incomplete = [str(j.path.relative_to(out)) for j in jobs if j.seed not in done]
+    return SweepResult(
+        records, failures, skipped, ran, tables, len(jobs) - len(records), incomplete, len(jobs)
+    )
 
 
 def run_protocol(

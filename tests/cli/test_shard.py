@@ -171,3 +171,22 @@ def test_three_concurrent_shards_match_one_process(capsys, tables, tmp_path):
     for name in ("results_uar.csv", "results_war.csv", "results_uar.md"):
         assert (shared / name).read_text() == (single / name).read_text()
     print(f"3 shards: {seconds:.1f} s wall, load {os.getloadavg()}")
+
+
+def test_run_pair_reports_its_incomplete_runs(tables, tmp_path, monkeypatch):
+    from dalib.data import load_table
+    from dalib.experiment import default_config, run_pair, sweep
+
+    config = default_config()
+    config.method, config.seeds, config.plots.kinds = "svm", 2, ()
+    real = sweep.run_one
+
+    def flaky(spec, task, seed, *args, **kwargs):
+        if seed == 1:
+            raise RuntimeError("boom")
+        return real(spec, task, seed, *args, **kwargs)
+
+    monkeypatch.setattr(sweep, "run_one", flaky)
+    source, target = load_table(tables["S"]), load_table(tables["T"])
+    result = run_pair(config, source, target, tmp_path, progress=False)
+    assert result.total == 2 and result.incomplete == ["svm/seed_1"] and result.missing == 1
