@@ -79,6 +79,28 @@ def add(sub) -> None:
         help="build seed of the synthetic "
         "corpora (default 0); build K > 0 is cached in SYNTH_ROOT/seed_K",
     )
+    _add_split_options(p)
+    add_config_options(p)
+    p.set_defaults(handler=run)
+
+
+def parse_workers(text: str) -> int | str:
+    """``"auto"`` or a whole number >= 1; anything else is refused naming ``--workers``."""
+    if text == "auto":
+        return text
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(
+            f"expected a whole number >= 1 or 'auto', e.g. --workers 2; got {text!r}"
+        )
+    return value
+
+
+def _add_split_options(p) -> None:
+    """``--shard``, ``--tables-only`` and ``--workers``: how a sweep is split over processes."""
     split = p.add_mutually_exclusive_group()
     split.add_argument(
         "--shard",
@@ -97,8 +119,15 @@ def add(sub) -> None:
         "status 1, naming the missing runs, when some are not complete (the tables are then "
         "marked INCOMPLETE)",
     )
-    add_config_options(p)
-    p.set_defaults(handler=run)
+    p.add_argument(
+        "--workers",
+        type=parse_workers,
+        default="auto",
+        metavar="K|auto",
+        help="run the sweep in K local worker processes, one per core, each with one thread "
+        "(same results; on a CPU, faster than one process using every core); default auto: "
+        "one per usable core on a CPU, 1 on a GPU/TPU; 1: everything in this process",
+    )
 
 
 def run(args) -> int:
@@ -146,7 +175,13 @@ def run(args) -> int:
             "the sweep (or its shards) into it first"
         )
     result = run_protocol(
-        config, out, progress=not args.quiet, shard=args.shard, tables_only=args.tables_only
+        config,
+        out,
+        progress=not args.quiet,
+        shard=args.shard,
+        tables_only=args.tables_only,
+        workers=args.workers,
+        worker_setup=(args.config,) if args.config else (),
     )
     if args.tables_only:
         return _finish_tables_only(result, out)

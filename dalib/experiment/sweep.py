@@ -23,6 +23,16 @@ from typing import Any
 
 import ml_collections
 
+from dalib.experiment._jobs import (
+    ConfigMismatchError,
+    _check_existing,
+    _check_shard,
+    _collect,
+    _folder_lock,
+    _in_workers,
+    _Job,
+    _shard_jobs,
+)
 from dalib.experiment.outputs import RunDir, atomic_write_text
 from dalib.experiment.protocols import CorporaSpec, get_protocol, load_protocol_tables
 from dalib.experiment.runs import _fit_group, run_one
@@ -38,10 +48,6 @@ __all__ = [
     "run_protocol",
     "write_tables",
 ]
-
-
-class ConfigMismatchError(ValueError):
-    """A complete run directory was made with another configuration or other data."""
 
 
 @dataclasses.dataclass
@@ -80,108 +86,6 @@ class SweepResult:
     def ok(self) -> bool:
         """True when every requested run finished."""
         return not self.failures and self.missing == 0
-
-
-@dataclasses.dataclass(frozen=True)
-class _Job:
-    spec: RunSpec
-    task: str
-    seed: int
-    path: Path
-
-
-def _group_key(job: _Job) -> tuple[str, str, str]:
-    """The seeds of one method (and configuration) on one task: trained together, one shard."""
-    return (job.spec.method, job.task, job.spec.hash)
-
-
-def _check_shard(shard: Any) -> tuple[int, int] | None:
-    """``None`` or ``(i, N)`` with ``1 <= i <= N``; raises ``ValueError`` otherwise."""
-    if shard is None:
-        return None
-    ok = isinstance(shard, tuple | list) and len(shard) == 2
-    ok = ok and all(isinstance(v, int) and not isinstance(v, bool) for v in shard)
-    if not ok or not 1 <= shard[0] <= shard[1]:
-        raise ValueError(
-            f"shard must be (i, N) with integers 1 <= i <= N (shard i of N, counted from 1), "
-            f"got {shard!r}"
-        )
-    return int(shard[0]), int(shard[1])
-
-
-def _shard_jobs(jobs: Sequence[_Job], index: int, count: int) -> list[_Job]:
-    r"""The jobs of shard ``index`` (1-based) of ``count``.
-
-    The groups of jobs that train together (:func:`_group_key`) are sorted by
-    (method, task, configuration hash) and dealt round-robin: group ``k`` of
-    that order goes to shard ``k mod count + 1``. The split depends only on
-    the set of jobs (not on their order, nor on which runs are complete), so
-    every process of a sweep computes the same one, and each job is in
-    exactly one shard for any ``count``.
-    """
-    keys = sorted({_group_key(j) for j in jobs})
-    mine = {key for k, key in enumerate(keys) if k % count == index - 1}
-    return [j for j in jobs if _group_key(j) in mine]
-
-
-@contextlib.contextmanager
-def _folder_lock(folder: Path):
-    """Holds an exclusive lock on ``folder/.dalib.lock`` (POSIX ``flock``; none elsewhere).
-
-    The shards of one sweep take it while they load or build the feature
-    tables, so that one process builds a synthetic corpus or extracts a
-    ``--root`` corpus and the others then read it.
-    """
-    folder.mkdir(parents=True, exist_ok=True)
-    try:
-        import fcntl
-    except ImportError:  # pragma: no cover - not POSIX
-        yield
-        return
-    with open(folder / ".dalib.lock", "a", encoding="utf-8") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
-def _collect(
-    jobs: Sequence[_Job], data_hashes: Mapping[str, str]
-) -> tuple[list[dict], list[_Job]]:
-    """The records of the complete runs of ``jobs`` (read from disk) and the other jobs."""
-    records, absent = [], []
-    for job in jobs:
-        run = RunDir(job.path)
-        if _check_existing(run, job.spec.hash, data_hashes[job.task]):
-            records.append(run.read_json("metrics.json"))
-        else:
-            absent.append(job)
-    return records, absent
-
-
-def _check_existing(run: RunDir, digest: str, data_hash: str) -> bool:
-    """True if ``run`` is complete for this config and data; raises if for others."""
-    if not run.is_complete():
-        return False
-    try:
-        record = run.read_json("metrics.json")
-    except (OSError, ValueError):
-        record = {}
-    old = record.get("config_hash")
-    if old != digest:
-        raise ConfigMismatchError(
-            f"{run.path} holds a finished run made with another configuration (hash {old}, "
-            f"now {digest}); write to a new --out folder, or delete that folder to redo it"
-        )
-    old_data = record.get("data_hash")
-    if old_data != data_hash:
-        raise ConfigMismatchError(
-            f"{run.path} holds a finished run made on other data (feature tables {old_data}, "
-            f"now {data_hash}: another synthetic build, corpus or feature extraction); write "
-            "to a new --out folder, or delete that folder to redo it"
-        )
-    return True
 
 
 def _progress(total: int, enabled: bool):
@@ -433,6 +337,8 @@ def run_protocol(
     progress: bool = True,
     shard: tuple[int, int] | None = None,
     tables_only: bool = False,
+    workers: int | str = 1,
+    worker_setup: Sequence[str] = (),
 ) -> SweepResult:
     """Runs every method of ``config.methods`` on every task of ``config.protocol``, every seed.
 
@@ -458,6 +364,13 @@ def run_protocol(
       progress: show a progress bar on stderr.
       shard: ``(i, N)``, shard ``i`` of ``N`` counted from 1; ``None`` runs everything.
       tables_only: tabulate the runs in ``out`` without training.
+      workers: ``k > 1`` runs the pending runs as ``k`` shards in local worker
+        processes, one per core, single-threaded (:mod:`dalib.experiment.workers`;
+        same results, faster on a CPU), then finishes here whatever they left;
+        ``"auto"``: one per usable core on a CPU backend, 1 on a GPU/TPU. Methods
+        registered at run time need ``worker_setup``, else the sweep stays in
+        this process.
+      worker_setup: config files each worker executes first (they register methods).
 
     Returns:
       A :class:`SweepResult`.
@@ -549,6 +462,11 @@ def run_protocol(
         everything = records
     else:
         todo = jobs if shard is None else _shard_jobs(jobs, *shard)
+        by_workers = 0
+        if shard is None:
+            by_workers = _in_workers(
+                config, out, jobs, data_hashes, workers, worker_setup, progress
+            )
         records, failures, skipped, ran = _sweep(
             todo,
             load_task,
@@ -557,6 +475,7 @@ def run_protocol(
             extra=extra,
             save_model=False,
         )
+        skipped, ran = skipped - by_workers, ran + by_workers  # the workers' runs ran now
         missing = len(todo) - len(records)
         if shard is None:
             done = {(r["method"], r["task"], r["seed"]) for r in records}

@@ -12,7 +12,7 @@ import pytest
 
 from dalib.cli._protocol import parse_shard
 from dalib.experiment import protocol_config, run_protocol
-from dalib.experiment.sweep import _Job, _shard_jobs
+from dalib.experiment._jobs import _Job, _shard_jobs
 
 from .conftest import TINY, run_cli, ser_tables_arg
 
