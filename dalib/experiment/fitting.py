@@ -327,11 +327,9 @@ def _fit_deep(
     params, probs, chunks, scale = kept[chosen]
     program = _program(spec, xs.shape[1], data.num_classes, scale, data.groups)
     merged = {k: np.concatenate([c[k] for c in chunks]) for k in chunks[0]}
-    features = None
-    if want_features:
-        fs, _ = program.forward(params, _pad(xs))
-        ft, _ = program.forward(params, padded.target_inputs)
-        features = (np.asarray(fs[: len(xs)]), np.asarray(ft[: len(xt)]))
+    history = _history(merged, spec.train.log_every)
+    ends, diagnostics = _diagnose(program, params, data, probs, history, seed)
+    features = ends if want_features else None
     record = {
         "criterion": criterion,
         "uses_target_labels": criterion == "oracle",
@@ -346,13 +344,29 @@ def _fit_deep(
         predictions=probs.argmax(axis=1).astype(np.int64),
         scores=probs,
         score_kind="probability",
-        history=_history(merged, spec.train.log_every),
+        history=history,
         selection=record,
         features=features,
         fit_seconds=time.perf_counter() - start,
         params=params,
         weight_scale=scale,
+        extras={"diagnostics": diagnostics},
     )
+
+
+def _diagnose(program: _Program, params, data: AdaptData, probs, history, seed: int):
+    """End-of-training features (source, target) and the label-free diagnostics block."""
+    from dalib.experiment import diagnostics as D
+
+    xs, xt, d = data.source_features, data.target_features, program.feature_dim
+    fs, _ = program.forward(params, _pad(xs))
+    ft, _ = program.forward(params, _pad(xt))
+    ends = (np.asarray(fs[: len(xs), :d]), np.asarray(ft[: len(xt), :d]))
+    keys = D.adversarial_accuracy_keys(program.trainer.terms, history)
+    block = D.deep_diagnostics(
+        *ends, probs, history, keys, seed=seed, source_inputs=xs, target_inputs=xt
+    )
+    return ends, block
 
 
 def _fit_shallow(spec: RunSpec, data: AdaptData, seed: int, *, want_features: bool) -> Fitted:
@@ -410,22 +424,20 @@ def _fit_deep_seeds(
     probs = np.asarray(probs)[:, : len(xt)]
     seconds = (time.perf_counter() - start) / len(seeds)
     out = []
-    for i, _seed in enumerate(seeds):
+    for i, seed in enumerate(seeds):
         chunk = {k: v[i] for k, v in metrics.items()}
         _check_diverged(chunk, 0, spec)
         p_i = jax.tree.map(lambda a, i=i: a[i], params)
-        features = None
-        if want_features[i]:
-            fs, _ = program.forward(p_i, _pad(xs))
-            ft, _ = program.forward(p_i, padded.target_inputs)
-            features = (np.asarray(fs[: len(xs)]), np.asarray(ft[: len(xt)]))
+        history = _history(chunk, spec.train.log_every)
+        ends, diagnostics = _diagnose(program, p_i, data, probs[i], history, seed)
+        features = ends if want_features[i] else None
         entry = {"step": spec.train.steps, "weight_scale": 1.0}
         out.append(
             Fitted(
                 predictions=probs[i].argmax(axis=1).astype(np.int64),
                 scores=probs[i],
                 score_kind="probability",
-                history=_history(chunk, spec.train.log_every),
+                history=history,
                 selection={
                     "criterion": "last",
                     "uses_target_labels": False,
@@ -438,6 +450,7 @@ def _fit_deep_seeds(
                 features=features,
                 fit_seconds=seconds,
                 params=p_i,
+                extras={"diagnostics": diagnostics},
             )
         )
     return out
