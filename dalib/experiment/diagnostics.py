@@ -14,7 +14,9 @@ At the end of training every deep run records, without reading a target label:
   each class.
 * **Proxy A-distance** (:func:`dalib.stats.proxy_a_distance`,
   :math:`2(1-2\varepsilon)` of a ridge classifier on a fixed random half/half
-  split of each domain, seeded by the run's seed) between the source and
+  split of each domain, seeded by the run's seed; rows are zero-padded to a
+  multiple of 256 and masked out, so that one compiled program serves every
+  task of a size class) between the source and
   target *encoder features* and, for reference, between the normalised
   *input* features: adaptation that aligns the domains lowers the first
   below the second. 0 means indistinguishable, 2 perfectly separable.
@@ -42,6 +44,7 @@ At the end of training every deep run records, without reading a target label:
 
 from __future__ import annotations
 
+import functools
 import math
 import sys
 from collections.abc import Mapping, Sequence
@@ -254,14 +257,13 @@ def deep_diagnostics(
     """
     import jax
 
-    from dalib.stats import proxy_a_distance
-
     key = jax.random.key(seed)
 
     def a_distance(s: np.ndarray, t: np.ndarray) -> float | None:
         if len(s) < 2 or len(t) < 2:
             return None
-        return float(proxy_a_distance(np.asarray(s), np.asarray(t), key=key))
+        (s, sm), (t, tm) = _padded(s), _padded(t)
+        return float(_jitted_a_distance()(s, t, key=key, source_mask=sm, target_mask=tm))
 
     distances: dict[str, Any] = {"features": a_distance(source_features, target_features)}
     if source_inputs is not None and target_inputs is not None:
@@ -284,6 +286,24 @@ def deep_diagnostics(
 
 
 _UNSETTLED = ("oscillating", "discriminator_wins")
+_ROWS = 256  # rows are padded to a multiple of this (and masked): one compile serves many tasks
+
+
+def _padded(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    x = np.asarray(x, dtype=np.float32)
+    rows = -(-x.shape[0] // _ROWS) * _ROWS
+    out = np.zeros((rows, x.shape[1]), np.float32)
+    out[: x.shape[0]] = x
+    return out, np.arange(rows) < x.shape[0]
+
+
+@functools.cache
+def _jitted_a_distance():
+    import jax
+
+    from dalib.stats import proxy_a_distance
+
+    return jax.jit(proxy_a_distance)
 
 
 def report(record: Mapping[str, Any], stream: TextIO | None = None) -> int:
