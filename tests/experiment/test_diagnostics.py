@@ -73,13 +73,18 @@ def test_a_distance_of_the_block_agrees_with_sklearn(shift):
     xt = rng.normal(size=(260, 8))
     xt[:, 0] += shift
     probs = np.full((260, 3), 1 / 3)
-    block = diagnostics.deep_diagnostics(xs, xt, probs, {"step": [1]}, [], seed=3)
-    ours = block["a_distance"]["features"]
-    reference = np.mean([_sklearn_a_distance(xs, xt, s) for s in range(5)])
-    assert 0.0 <= ours <= 2.0
-    assert ours == pytest.approx(reference, abs=0.2)
+    ours = [
+        diagnostics.deep_diagnostics(xs, xt, probs, {"step": [1]}, [], seed=s)["a_distance"][
+            "features"
+        ]
+        for s in range(8)
+    ]
+    reference = np.mean([_sklearn_a_distance(xs, xt, s) for s in range(8)])
+    assert all(0.0 <= v <= 2.0 for v in ours)
+    # one split's estimate varies by about 0.08 (sd): compare means over 8 splits
+    assert np.mean(ours) == pytest.approx(reference, abs=0.1)
     if shift == 4.0:
-        assert ours > 1.8
+        assert min(ours) > 1.8
 
 
 def _history(values, every=10):
