@@ -5,7 +5,7 @@ import dataclasses
 import numpy as np
 import pytest
 
-from dalib.experiment import RunSpec, fit_method, prepare_task, registry
+from dalib.experiment import RunSpec, fit_method, predict, prepare_task, registry, run_one
 
 from .conftest import make_pair, tiny_config
 
@@ -31,12 +31,13 @@ def test_tann_without_groups_fails_before_training():
 
 
 @pytest.mark.slow  # compiles a training program (about 70 s at load 12 on 2 cores)
-def test_tann_trains_and_reports_its_game():
+def test_tann_trains_and_reports_its_game(tmp_path):
     config = tiny_config("tann")
     config.train.steps = 80
     config.train.log_every = 10
     spec = RunSpec.from_config(config)
-    fitted = fit_method(spec, _task().adapt, 0, want_features=True)
+    task = _task()
+    fitted = fit_method(spec, task.adapt, 0, want_features=True)
     h = fitted.history
     assert h["classification_loss"][-1] < 0.7 * h["classification_loss"][0]
     acc = np.asarray(h["tann/domain_accuracy"])
@@ -48,3 +49,13 @@ def test_tann_trains_and_reports_its_game():
     assert block["settled"] in (True, False)
     # features are the first d = hidden[-1] columns, not the discriminator logits after them
     assert fitted.features[0].shape == (30, 8) and fitted.features[1].shape == (30, 8)
+    # a saved tann model predicts the target table again (its groups travel in model.json)
+    run_one(spec, task, 0, tmp_path / "run", save_model=True, fitted=fitted)
+    _, target = make_pair()
+    shared = np.isin(target.labels, task.classes)
+    rows = dataclasses.replace(
+        target, features=target.features[shared], labels=target.labels[shared],
+        speakers=target.speakers[shared], files=target.files[shared],
+    )  # fmt: skip
+    again = predict(tmp_path / "run", rows)
+    np.testing.assert_allclose(again.probs, fitted.scores, rtol=1e-4, atol=1e-5)
