@@ -105,7 +105,7 @@ class Method:
 
     Attributes:
       name: the command-line name.
-      family: ``"deep"`` (trained with :mod:`dalib.train` on an MLP encoder) or
+      family: ``"deep"`` (trained with :mod:`dalib.train` on an MLP encoder or its own) or
         ``"shallow"`` (:mod:`dalib.shallow`).
       description: one line.
       reference: the paper (or code) the method and its defaults follow.
