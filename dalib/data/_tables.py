@@ -52,6 +52,8 @@ class FeatureTable:
       feature_names: ``D`` column names, or ``None``.
       meta: free-form JSON-able metadata (corpus, feature set, options).
       groups: ``[D]`` int, the group (face block) of each feature column, or ``None``.
+        A table of openSMILE functionals stored without groups gets the LLD of
+        each column (:func:`dalib.features.lld_groups`: IS09 has 16 groups of 24).
     """
 
     features: np.ndarray
@@ -139,6 +141,10 @@ def _validate(
                 f"{source}: {len(names)} feature names for {feats.shape[1]} feature columns."
             )
     groups = _validate_groups(source, groups, feats.shape[1])
+    if groups is None and names is not None:  # openSMILE functionals: the LLD of each column
+        from dalib.features._groups import lld_groups
+
+        groups = lld_groups(names)
     return FeatureTable(features=feats, labels=labels, feature_names=names, groups=groups, **extra)
 
 

@@ -15,13 +15,16 @@ The layers, bottom up:
 * :func:`run_one`, :func:`run_pair`, :func:`run_protocol` — runs and sweeps
   with resume; :class:`ResultsTable` and :mod:`~dalib.experiment.plots`.
 * :func:`predict` — a saved deep model on new rows (``dalib predict``).
+* :mod:`~dalib.experiment.diagnostics` — the label-free ``diagnostics`` of
+  every deep run (target prediction entropy, proxy A-distance, whether an
+  adversarial game settled).
 
 Honest evaluation by construction: the default is a fixed budget (last
 checkpoint); the oracle criterion, which reads target labels, runs only when
 asked for by name and is labelled ``ORACLE (target labels)`` wherever it appears.
 """
 
-from dalib.experiment import registry
+from dalib.experiment import diagnostics, registry
 from dalib.experiment.config import (
     apply_overrides,
     config_hash,
@@ -114,6 +117,7 @@ __all__ = [
     "build_trainer",
     "config_hash",
     "default_config",
+    "diagnostics",
     "fit_method",
     "get_protocol",
     "load_config_file",

@@ -20,11 +20,12 @@ from __future__ import annotations
 import dataclasses
 import itertools
 
+import numpy as np
 from flax import nnx
 
 from dalib import kernels, shallow
 from dalib.experiment.registry import DeepContext, DeepParts, Method, register
-from dalib.nn import DomainDiscriminator, GaussianPosterior
+from dalib.nn import DomainDiscriminator, GaussianPosterior, RegionAttentionEncoder
 from dalib.train import (
     BNM,
     CORAL,
@@ -41,6 +42,7 @@ from dalib.train import (
     DomainClassifier,
     JointAlignment,
     MarginDisparity,
+    RegionAdversarial,
     SinkhornDivergence,
     SliceDistance,
     from_nnx,
@@ -305,6 +307,47 @@ _deep(
     "Jin et al. 2020, ECCV",
     {"weight": 1.0, "temperature": 2.5},
     lambda ctx: DeepParts((MCC(weight=_w(ctx), temperature=ctx.options["temperature"]),)),
+)
+
+
+
+def _tann(ctx: DeepContext) -> DeepParts:
+    o, d = ctx.options, ctx.feature_dim
+    if ctx.groups is None:
+        raise ValueError(
+            "method 'tann' needs the table's feature `groups` (its regions: the LLD group of "
+            "each openSMILE column, the face block of each LBP-TOP column), but the task has "
+            "none; use tables with groups (openSMILE tables with their column names, "
+            "`dalib features --set lbptop`, or `dalib import-mat --groups`)"
+        )
+    groups = np.asarray(ctx.groups)
+    region_hidden, disc_hidden = tuple(o["region_hidden"]), tuple(o["disc_hidden"])
+
+    def encoder(rngs):
+        return RegionAttentionEncoder(
+            groups,
+            d,
+            region_hidden=region_hidden,
+            disc_hidden=disc_hidden,
+            dropout=ctx.dropout,
+            disc_dropout=o["disc_dropout"],
+            rngs=rngs,
+        )
+
+    r = int(np.unique(groups).size)
+    term = RegionAdversarial(weight=_w(ctx), feature_dim=d, num_regions=r)
+    classifier = from_nnx(lambda rngs: _SliceClassifier(d, ctx.num_classes, rngs=rngs))
+    return DeepParts((term,), classifier, encoder=from_nnx(encoder))
+
+
+_deep(
+    "tann",
+    "TANN: per-region encoders, region and sample discriminators, transferability attention",
+    "Li et al. 2021, Neurocomputing (our reading for feature-table regions; see "
+    "dalib.nn.RegionAttentionEncoder)",
+    {"weight": 1.0, "region_hidden": (16,), "disc_hidden": (64,), "disc_dropout": 0.5},
+    _tann,
+    needs_groups=True,
 )
 
 # Options of the shallow classes that the runner sets itself.

@@ -73,15 +73,19 @@ def _pad(x: np.ndarray) -> np.ndarray:
     return out
 
 
-def build_trainer(spec: RunSpec, in_features: int, num_classes: int, weight_scale: float = 1.0):
+def build_trainer(
+    spec: RunSpec, in_features: int, num_classes: int, weight_scale: float = 1.0, groups=None
+):
     """The :class:`dalib.train.Trainer` of a deep method (encoder, classifier, terms, optimizer)."""
-    return _program(spec, in_features, num_classes, weight_scale).trainer
+    return _program(spec, in_features, num_classes, weight_scale, groups).trainer
 
 
 class _Program:
     """A deep method's trainer and its jitted functions, shared by every task and seed."""
 
-    def __init__(self, spec: RunSpec, in_features: int, num_classes: int, weight_scale: float):
+    def __init__(
+        self, spec: RunSpec, in_features: int, num_classes: int, weight_scale: float, groups=None
+    ):
         from dalib import train as T
         from dalib.nn import MLPEncoder
 
@@ -97,8 +101,9 @@ class _Program:
             return lambda step: value * schedule(step)
 
         d = int(hidden[-1])
-        ctx = DeepContext(dict(spec.options), d, num_classes, weight)
+        ctx = DeepContext(dict(spec.options), d, num_classes, weight, in_features, groups, dropout)
         parts = spec.entry.build(ctx)
+        self.feature_dim = d  # an encoder of the method's own may append columns after these
         classifier = parts.classifier or T.from_nnx(
             lambda rngs: nnx.Linear(d, num_classes, rngs=rngs)
         )
@@ -109,9 +114,8 @@ class _Program:
             jnp.zeros((b, in_features), jnp.float32),
         )
         self.trainer = trainer = T.make_trainer(
-            encoder=T.from_nnx(
-                lambda rngs: MLPEncoder(in_features, hidden, dropout=dropout, rngs=rngs)
-            ),
+            encoder=parts.encoder
+            or T.from_nnx(lambda rngs: MLPEncoder(in_features, hidden, dropout=dropout, rngs=rngs)),
             classifier=classifier,
             optimizer=optax.adamw(t.learning_rate, weight_decay=t.weight_decay),
             terms=parts.terms,
@@ -153,8 +157,12 @@ class _Program:
 _PROGRAMS: dict[tuple, _Program] = {}
 
 
-def _program(spec: RunSpec, in_features: int, num_classes: int, weight_scale: float) -> _Program:
+def _program(
+    spec: RunSpec, in_features: int, num_classes: int, weight_scale: float, groups=None
+) -> _Program:
+    groups = np.asarray(groups) if (groups is not None and spec.entry.needs_groups) else None
     key = (
+        None if groups is None else groups.tobytes(),
         spec.method,
         json.dumps(dict(spec.options), sort_keys=True, default=list),
         spec.model,
@@ -167,7 +175,7 @@ def _program(spec: RunSpec, in_features: int, num_classes: int, weight_scale: fl
     if cached is None or cached.entry is not spec.entry:  # a re-registered method builds anew
         if len(_PROGRAMS) > 8:
             _PROGRAMS.clear()
-        _PROGRAMS[key] = _Program(spec, in_features, num_classes, weight_scale)
+        _PROGRAMS[key] = _Program(spec, in_features, num_classes, weight_scale, groups)
     return _PROGRAMS[key]
 
 
@@ -275,7 +283,7 @@ def _fit_deep(
     candidates: list[dict[str, Any]] = []
     kept: list[tuple] = []
     for scale in grid:
-        program = _program(spec, xs.shape[1], data.num_classes, scale)
+        program = _program(spec, xs.shape[1], data.num_classes, scale, data.groups)
         state = program.init(k_init)
         chunks = []
         for c in range(checkpoints):
@@ -317,13 +325,11 @@ def _fit_deep(
         else:
             note = "no candidate had a finite score; the last checkpoint was kept"
     params, probs, chunks, scale = kept[chosen]
-    program = _program(spec, xs.shape[1], data.num_classes, scale)
+    program = _program(spec, xs.shape[1], data.num_classes, scale, data.groups)
     merged = {k: np.concatenate([c[k] for c in chunks]) for k in chunks[0]}
-    features = None
-    if want_features:
-        fs, _ = program.forward(params, _pad(xs))
-        ft, _ = program.forward(params, padded.target_inputs)
-        features = (np.asarray(fs[: len(xs)]), np.asarray(ft[: len(xt)]))
+    history = _history(merged, spec.train.log_every)
+    ends, diagnostics = _diagnose(program, params, data, probs, history, seed)
+    features = ends if want_features else None
     record = {
         "criterion": criterion,
         "uses_target_labels": criterion == "oracle",
@@ -338,13 +344,29 @@ def _fit_deep(
         predictions=probs.argmax(axis=1).astype(np.int64),
         scores=probs,
         score_kind="probability",
-        history=_history(merged, spec.train.log_every),
+        history=history,
         selection=record,
         features=features,
         fit_seconds=time.perf_counter() - start,
         params=params,
         weight_scale=scale,
+        extras={"diagnostics": diagnostics},
     )
+
+
+def _diagnose(program: _Program, params, data: AdaptData, probs, history, seed: int):
+    """End-of-training features (source, target) and the label-free diagnostics block."""
+    from dalib.experiment import diagnostics as D
+
+    xs, xt, d = data.source_features, data.target_features, program.feature_dim
+    fs, _ = program.forward(params, _pad(xs))
+    ft, _ = program.forward(params, _pad(xt))
+    ends = (np.asarray(fs[: len(xs), :d]), np.asarray(ft[: len(xt), :d]))
+    keys = D.adversarial_accuracy_keys(program.trainer.terms, history)
+    block = D.deep_diagnostics(
+        *ends, probs, history, keys, seed=seed, source_inputs=xs, target_inputs=xt
+    )
+    return ends, block
 
 
 def _fit_shallow(spec: RunSpec, data: AdaptData, seed: int, *, want_features: bool) -> Fitted:
@@ -395,29 +417,27 @@ def _fit_deep_seeds(
     xs, ys, xt = data.source_features, data.source_labels, data.target_features
     padded = Batch(_pad(xs), _pad(ys), _pad(xt))
     counts = (jnp.int32(len(xs)), jnp.int32(len(xt)))
-    program = _program(spec, xs.shape[1], data.num_classes, 1.0)
+    program = _program(spec, xs.shape[1], data.num_classes, 1.0, data.groups)
     run = program.train_seeds(spec.train.steps)
     params, metrics, probs = run(jnp.asarray(seeds, dtype=jnp.int32), padded, counts)
     metrics = jax.tree.map(np.asarray, metrics)
     probs = np.asarray(probs)[:, : len(xt)]
     seconds = (time.perf_counter() - start) / len(seeds)
     out = []
-    for i, _seed in enumerate(seeds):
+    for i, seed in enumerate(seeds):
         chunk = {k: v[i] for k, v in metrics.items()}
         _check_diverged(chunk, 0, spec)
         p_i = jax.tree.map(lambda a, i=i: a[i], params)
-        features = None
-        if want_features[i]:
-            fs, _ = program.forward(p_i, _pad(xs))
-            ft, _ = program.forward(p_i, padded.target_inputs)
-            features = (np.asarray(fs[: len(xs)]), np.asarray(ft[: len(xt)]))
+        history = _history(chunk, spec.train.log_every)
+        ends, diagnostics = _diagnose(program, p_i, data, probs[i], history, seed)
+        features = ends if want_features[i] else None
         entry = {"step": spec.train.steps, "weight_scale": 1.0}
         out.append(
             Fitted(
                 predictions=probs[i].argmax(axis=1).astype(np.int64),
                 scores=probs[i],
                 score_kind="probability",
-                history=_history(chunk, spec.train.log_every),
+                history=history,
                 selection={
                     "criterion": "last",
                     "uses_target_labels": False,
@@ -430,6 +450,7 @@ def _fit_deep_seeds(
                 features=features,
                 fit_seconds=seconds,
                 params=p_i,
+                extras={"diagnostics": diagnostics},
             )
         )
     return out

@@ -56,6 +56,8 @@ def save_model(run_dir: str | Path, spec: RunSpec, task: Any, fitted: Any) -> Pa
         "weight_scale": float(fitted.weight_scale),
         "transform": transform,
     }
+    if spec.entry.needs_groups and task.adapt.groups is not None:  # a region encoder (tann)
+        info["groups"] = np.asarray(task.adapt.groups).tolist()
     atomic_write_text(path / "model.json", json.dumps(info, indent=2, default=list) + "\n")
     return path
 
@@ -136,7 +138,7 @@ def predict(run_dir: str | os.PathLike, table: Any) -> Prediction:
         )
     spec = RunSpec.from_config(info["config"])
     classes = tuple(info["classes"])
-    program = _program(spec, d, len(classes), float(info["weight_scale"]))
+    program = _program(spec, d, len(classes), float(info["weight_scale"]), info.get("groups"))
     abstract = jax.eval_shape(program.init, jax.random.key(0)).params
     with ocp.StandardCheckpointer() as ckpt:
         params = ckpt.restore((path / "params").resolve(), abstract)

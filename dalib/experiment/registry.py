@@ -68,12 +68,19 @@ class DeepContext:
       num_classes: ``C``.
       weight: ``weight(value) -> float | schedule``: a term weight with the
         warm-up ramp and the selection multiplier applied.
+      in_features: the input size ``D`` (for a method's own encoder).
+      groups: ``[D]`` feature group of each input column (``needs_groups``
+        methods), or ``None``.
+      dropout: the encoder dropout of ``model.dropout``.
     """
 
     options: Mapping[str, Any]
     feature_dim: int
     num_classes: int
     weight: Callable[[float], Any]
+    in_features: int = 0
+    groups: Any = None
+    dropout: float = 0.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -81,11 +88,15 @@ class DeepParts:
     """What a deep method's ``build`` returns: its terms, and optionally its classifier.
 
     ``classifier`` is a :class:`dalib.train.Network` (``None``: a linear layer
-    ``d -> C``).
+    ``d -> C``). ``encoder`` is a :class:`dalib.train.Network` that replaces the
+    MLP encoder (``None``: the MLP of ``model.hidden``); its first ``d`` output
+    columns are the features (an encoder may append more, e.g. TANN's
+    discriminator logits, which its terms and classifier know how to read).
     """
 
     terms: tuple = ()
     classifier: Any = None
+    encoder: Any = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -94,7 +105,7 @@ class Method:
 
     Attributes:
       name: the command-line name.
-      family: ``"deep"`` (trained with :mod:`dalib.train` on an MLP encoder) or
+      family: ``"deep"`` (trained with :mod:`dalib.train` on an MLP encoder or its own) or
         ``"shallow"`` (:mod:`dalib.shallow`).
       description: one line.
       reference: the paper (or code) the method and its defaults follow.

@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from dalib import metrics as _metrics
+from dalib.experiment import diagnostics as _diagnostics
 from dalib.experiment.fitting import Fitted, fit_seeds
 from dalib.experiment.outputs import RunDir, atomic_write_text
 from dalib.experiment.spec import RunSpec
@@ -200,6 +201,7 @@ def run_one(
     }
     run.write_json("metrics.json", record)
     run.finish()
+    _diagnostics.report(record)  # one stderr line per warning (an unsettled adversarial game)
     return record
 
 

@@ -252,9 +252,10 @@ def _check_groups(specs: Sequence[RunSpec], tables: Mapping[str, Any]) -> None:
     missing = [name for name, t in tables.items() if getattr(t, "groups", None) is None]
     if needs and missing:
         raise ValueError(
-            f"method(s) {needs} need the tables' feature `groups` (the face region of each "
-            f"column), but the table(s) of {missing} have none; extract them with "
-            "`dalib features --set lbptop` (or pass --groups to `dalib import-mat`)"
+            f"method(s) {needs} need the tables' feature `groups` (the face region or openSMILE "
+            f"LLD of each column), but the table(s) of {missing} have none; extract them with "
+            "`dalib features --set lbptop` or an openSMILE set (whose column names give the "
+            "LLD), or pass --groups to `dalib import-mat`"
         )
 
 

@@ -15,6 +15,7 @@ from dalib.features._extract import (
     extract,
     feature_names,
 )
+from dalib.features._groups import lld_groups
 from dalib.features._lbp import lbp, lbp_histogram, nri_uniform_bins, nri_uniform_table
 from dalib.features._lbp_top import block_grid_positions, block_groups, lbp_sip, lbp_top
 from dalib.features._logmel import hz_to_mel, logmel, mel_filterbank, mel_to_hz, melspectrogram
@@ -39,6 +40,7 @@ __all__ = [
     "lbp_histogram",
     "lbp_sip",
     "lbp_top",
+    "lld_groups",
     "logmel",
     "mel_filterbank",
     "mel_to_hz",

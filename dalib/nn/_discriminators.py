@@ -230,12 +230,25 @@ class RegionDiscriminators(nnx.Module):
             sample_features = x.reshape(x.shape[0], -1)
         sample_in = _check_features(sample_features, "sample_features", self.sample_features)
         _checks.check_leading(x, sample_in, "regions", "sample_features")
+        return self._region_logits(x), self.sample(sample_in)
+
+    def region_logits(self, regions: ArrayLike) -> jax.Array:
+        """Region logits ``[n, R]`` of region features ``[n, R, f]`` (no sample level)."""
+        x = _check_features(regions, "regions", self.region_features, ndim=3)
+        if x.shape[1] != self.num_regions:
+            raise ValueError(
+                f"`regions` must have shape [n, {self.num_regions}, {self.region_features}], "
+                f"got {tuple(x.shape)}."
+            )
+        return self._region_logits(x)
+
+    def _region_logits(self, x: jax.Array) -> jax.Array:
         h = x
         for i, layer in enumerate(self.region_layers):
             h = layer(h)
             if i < len(self.region_layers) - 1:
                 h = self.dropout(nnx.relu(h))
-        return h[..., 0], self.sample(sample_in)
+        return h[..., 0]
 
     @staticmethod
     def attention(

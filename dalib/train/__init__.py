@@ -32,6 +32,7 @@ from dalib.train._network import (
     from_nnx,
 )
 from dalib.train._parallel import DataParallel, data_mesh, data_parallel
+from dalib.train._region import RegionAdversarial
 from dalib.train._terms import (
     BNM,
     CORAL,
@@ -76,6 +77,7 @@ __all__ = [
     "MarginDisparity",
     "Network",
     "Outputs",
+    "RegionAdversarial",
     "SinkhornDivergence",
     "SliceDistance",
     "Term",

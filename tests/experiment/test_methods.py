@@ -26,7 +26,8 @@ API_DEEP = (
 API_SHALLOW = "svm logreg tca jda sa coral_transform tsrg".split()
 API_REGION = ["tgsr", "rstr"]  # shallow, region-aware (MER): they read the feature groups
 # Methods dalib adds to the contract's list.
-EXTRA_DEEP = ["corpus_norm", "bnm", "mcc"]
+EXTRA_DEEP = ["corpus_norm", "bnm", "mcc", "tann"]
+EXTRA_REGION = ["tann"]  # deep and region-aware: its encoder reads the feature groups
 
 TERMS = {
     "source_only": [],
@@ -47,6 +48,7 @@ TERMS = {
     "mi_decomposition": [T.SliceDistance, T.CLUBSplit, T.DomainClassifier],
     "bnm": [T.BNM],
     "mcc": [T.MCC],
+    "tann": [T.RegionAdversarial],
 }
 
 
@@ -67,7 +69,8 @@ def _terms(name, *, weight=None, options=None):
     """The terms of ``name`` built straight from its registry entry."""
     method = registry.get(name)
     resolved = registry.resolve_options(name, options or {})
-    ctx = DeepContext(resolved, 8, 3, weight or (lambda v: float(v)))
+    groups = np.arange(10) // 2 if method.needs_groups else None
+    ctx = DeepContext(resolved, 8, 3, weight or (lambda v: float(v)), 10, groups)
     return method.build(ctx)
 
 
@@ -79,7 +82,9 @@ def test_method_names_match_the_contract():
     assert set(registry.names()) == everything
     assert all(registry.get(m).deep for m in API_DEEP + EXTRA_DEEP)
     assert not any(registry.get(m).deep for m in API_SHALLOW + API_REGION)
-    assert [m for m in registry.names() if registry.get(m).needs_groups] == API_REGION
+    assert [m for m in registry.names() if registry.get(m).needs_groups] == (
+        EXTRA_REGION + API_REGION
+    )
     for name in registry.names():  # every entry is documented
         m = registry.get(name)
         assert m.name == name and m.description.strip() and m.reference.strip()
@@ -92,7 +97,8 @@ def test_unknown_method_suggests_the_closest_name():
 
 @pytest.mark.parametrize("name", API_DEEP + EXTRA_DEEP)
 def test_deep_methods_build_their_terms(name):
-    trainer = build_trainer(_spec(name), in_features=10, num_classes=3)
+    groups = np.arange(10) // 2 if name in EXTRA_REGION else None
+    trainer = build_trainer(_spec(name), in_features=10, num_classes=3, groups=groups)
     assert [type(t) for t in trainer.terms] == TERMS[name]
     assert [type(t) for t in _terms(name).terms] == TERMS[name]
     for term in trainer.terms:
@@ -139,7 +145,7 @@ def test_resolve_options_converts_and_checks():
 @pytest.mark.slow
 @pytest.mark.parametrize("name", API_DEEP + EXTRA_DEEP + API_SHALLOW + API_REGION)
 def test_every_method_runs_end_to_end(name, pair, tmp_path):
-    if name in API_REGION:  # three "regions" of two feature columns each
+    if name in API_REGION + EXTRA_REGION:  # three "regions" of two feature columns each
         pair = tuple(dataclasses.replace(t, groups=np.arange(DIM) // 2) for t in pair)
     config = tiny_config(name)
     config.seeds = 1
