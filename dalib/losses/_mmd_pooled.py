@@ -54,7 +54,7 @@ _HIGHEST = jax.lax.Precision.HIGHEST
 _DISTANCE_KERNELS = (Gaussian, Laplacian, InverseMultiquadric, MultiGaussian)
 
 
-_PANEL = 256
+_PANEL = 128
 
 
 def supports(kernels) -> bool:

@@ -36,9 +36,18 @@ KERNELS = {
 
 @pytest.fixture(params=[1000, 5], ids=["one-panel", "panels-of-5"])
 def panel(request, monkeypatch):
-    monkeypatch.setattr(_mmd_pooled, "_PANEL", request.param)
+    yield from _with_panel(request.param, monkeypatch)
+
+
+@pytest.fixture
+def panels_of_5(monkeypatch):
+    yield from _with_panel(5, monkeypatch)
+
+
+def _with_panel(size, monkeypatch):
+    monkeypatch.setattr(_mmd_pooled, "_PANEL", size)
     _mmd._compute.clear_cache()  # the panel size is read when tracing
-    yield request.param
+    yield size
     _mmd._compute.clear_cache()
 
 
@@ -54,7 +63,7 @@ def reference(fn, *args, **kwargs):
 
 @pytest.mark.parametrize("name", sorted(KERNELS))
 @pytest.mark.parametrize(("estimator", "weighted"), [("biased", False), ("unbiased", True)])
-def test_value_and_gradient_equal_reference(panel, name, estimator, weighted):
+def test_value_and_gradient_equal_reference(panels_of_5, name, estimator, weighted):
     kernel = KERNELS[name]
     kw = {"kernel": kernel, "estimator": estimator}
     if weighted:
@@ -89,7 +98,7 @@ def test_value_matches_numpy_loop_with_panels(panel):
 
 
 @pytest.mark.parametrize("estimator", ["biased", "unbiased"])
-def test_check_grads_both_modes(panel, estimator):
+def test_check_grads_both_modes(panels_of_5, estimator):
     """Forward (jvp) and reverse mode against finite differences, data and weights."""
 
     # a fixed base: a data-driven one carries no gradient, unlike finite differences
@@ -101,7 +110,7 @@ def test_check_grads_both_modes(panel, estimator):
     check_grads(loss, (S, T, WS), order=1, modes=("fwd", "rev"), atol=1e-6, rtol=1e-6)
 
 
-def test_check_grads_learned_bandwidth_and_second_order(panel):
+def test_check_grads_learned_bandwidth_and_second_order():
     def loss(bandwidth, s):
         return mmd(s, T, kernel=Gaussian(bandwidth=bandwidth), estimator="unbiased")
 
