@@ -43,6 +43,7 @@ rounds with min and max. The load average is recorded before and after.
     python -m experiments.benchmarks.peers                  # everything (minutes)
     python -m experiments.benchmarks.peers --quick          # smoke run
     python -m experiments.benchmarks.peers --json out.json  # also write the figures
+    python -m experiments.benchmarks.peers --docs docs/performance.md  # refresh the page
 
 pytorch-adapt imports torchmetrics, which probes torchvision; PyPI's torchvision
 wheel does not match the CPU torch build, so the worker blocks the torchvision
@@ -588,6 +589,11 @@ def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small smoke run")
     parser.add_argument("--json", metavar="PATH", help="also write the figures as JSON")
+    parser.add_argument(
+        "--docs",
+        metavar="PATH",
+        help="replace the block between the peers markers in PATH (docs/performance.md)",
+    )
     parser.add_argument("--cases", default=None, help="comma list (default: all)")
     parser.add_argument("--frameworks", default=None, help="comma list (default: all)")
     parser.add_argument("--rounds", type=int, default=None, help="interleaved rounds")
@@ -635,7 +641,24 @@ def main(argv: list[str] | None = None) -> dict:
     if args.json:
         with open(args.json, "w") as fh:
             json.dump(result, fh, indent=1)
+    if args.docs:
+        write_docs(args.docs, text)
     return result
+
+
+BEGIN, END = "<!-- peers:begin -->", "<!-- peers:end -->"
+
+
+def write_docs(path: str, block: str) -> None:
+    """Puts ``block`` between the ``peers:begin`` / ``peers:end`` markers of ``path``."""
+    with open(path) as fh:
+        page = fh.read()
+    if page.count(BEGIN) != 1 or page.count(END) != 1 or page.index(BEGIN) > page.index(END):
+        raise SystemExit(f"peers: {path} needs one {BEGIN} ... {END} pair to replace.")
+    head, rest = page.split(BEGIN)
+    _, tail = rest.split(END)
+    with open(path, "w") as fh:
+        fh.write(f"{head}{BEGIN}\n{block}\n{END}{tail}")
 
 
 if __name__ == "__main__":

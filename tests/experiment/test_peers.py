@@ -49,3 +49,13 @@ def test_quick_dalib_run_writes_table_and_json(tmp_path, capsys):
     assert dan["compile"] > 0 and dan["end_to_end"]["median"] > dan["steady"]["median"]
     assert len(result["load_before"]) == 3 and len(result["load_after"]) == 3
     assert "| MK-MMD fwd+bwd |" in text and "x two-GEMM floor" in text and "| DAN | dalib |" in text
+
+
+def test_write_docs_replaces_only_the_marked_block(tmp_path):
+    page = tmp_path / "performance.md"
+    page.write_text(f"# P\nbefore\n{peers.BEGIN}\nold table\n{peers.END}\nafter\n")
+    peers.write_docs(str(page), "| new | table |")
+    assert page.read_text() == f"# P\nbefore\n{peers.BEGIN}\n| new | table |\n{peers.END}\nafter\n"
+    page.write_text("no markers\n")
+    with pytest.raises(SystemExit, match="peers:begin"):
+        peers.write_docs(str(page), "x")
