@@ -370,8 +370,10 @@ def mmd(
 
     Weights are not defined for the linear estimators (an error is raised).
 
-    Without ``block_size`` the pooled ``[n+m, n+m]`` Gram matrix is formed (fast
-    for minibatches). ``block_size=b`` computes the same ``"biased"``/``"unbiased"``
+    Without ``block_size`` the pooled ``[n+m, n+m]`` Gram matrix is computed (fast
+    for minibatches; for the built-in distance kernels in panels of rows, with one
+    GEMM in the forward and one in the backward pass and a custom JVP, see
+    ``docs/performance.md``). ``block_size=b`` computes the same ``"biased"``/``"unbiased"``
     value tile by tile (``jax.lax.scan`` over ``[b, b]`` Gram tiles, symmetric tiles
     of :math:`K_{ss}, K_{tt}` visited once) in :math:`O(b^2 + (n+m)d)` memory, under
     ``jit`` and ``grad`` alike (tiles are recomputed in the backward pass): n = m =
