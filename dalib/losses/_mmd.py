@@ -48,12 +48,18 @@ from jax.typing import ArrayLike
 
 from dalib import _checks
 from dalib.kernels import Kernel, Linear, _prepare
+from dalib.losses import _mmd_pooled
 
 __all__ = ["ESTIMATORS", "mmd"]
 
 ESTIMATORS = ("biased", "unbiased", "linear", "linear_cyclic")
 
 _HIGHEST = jax.lax.Precision.HIGHEST
+
+# The dense estimates of built-in distance kernels go through `_mmd_pooled` (one
+# GEMM per layer, custom derivative). False selects the plain autodiff path over
+# three Gram blocks, kept as the reference the tests compare the fast path with.
+_USE_POOLED = True
 
 
 # ----------------------------------------------------------------------------- checks
@@ -195,7 +201,18 @@ def _weights(w: jax.Array | None, n: int, dtype) -> jax.Array:
     return w / jnp.sum(w)
 
 
-def _quadratic_estimate(kernels, xs, ys, p, q, *, unbiased: bool, block: int | None):
+def _quadratic_estimate(
+    kernels, xs, ys, p, q, *, unbiased: bool, block: int | None, pooled: bool = True
+):
+    if block is None and pooled and _mmd_pooled.supports(kernels):
+        # One GEMM per layer, one fused pass and a custom derivative (_mmd_pooled).
+        one = jnp.ones((), p.dtype)
+        c_ss = one / (1.0 - jnp.sum(p * p)) if unbiased else one
+        c_tt = one / (1.0 - jnp.sum(q * q)) if unbiased else one
+        s = jnp.stack([jnp.stack([c_ss, -one]), jnp.stack([-one, c_tt])])
+        zs = tuple(jnp.concatenate([x, y]) for x, y in zip(xs, ys, strict=True))
+        w = jnp.concatenate([p, q])
+        return _mmd_pooled.weighted_pooled_sum(p.shape[0], unbiased, zs, tuple(kernels), w, s)
     if block is None:
         ss, tt, st = _dense_forms(kernels, xs, ys, p, q, exclude_diag=unbiased)
     else:
@@ -258,13 +275,18 @@ def _estimate(
     _check_weight_values(ws, "source_weights", unbiased)
     _check_weight_values(wt, "target_weights", unbiased)
     block = _check_block_size(block_size)
-    return _compute(list(kernels), list(xs), list(ys), ws, wt, estimator=estimator, block=block)
+    return _compute(
+        list(kernels), list(xs), list(ys), ws, wt, estimator=estimator, block=block,
+        pooled=_USE_POOLED,
+    )
 
 
 # Compiled once per configuration, so that eager calls (evaluation loops, tests)
 # do not re-trace the tile scan every time; inside a caller's jit it is inlined.
-@functools.partial(jax.jit, static_argnames=("estimator", "block"))
-def _compute(kernels, xs, ys, ws, wt, *, estimator: str, block: int | None) -> jax.Array:
+@functools.partial(jax.jit, static_argnames=("estimator", "block", "pooled"))
+def _compute(
+    kernels, xs, ys, ws, wt, *, estimator: str, block: int | None, pooled: bool = True
+) -> jax.Array:
     n, m = xs[0].shape[0], ys[0].shape[0]
     dtype = jnp.result_type(*xs, *ys)
     xs = [x.astype(dtype) for x in xs]
@@ -292,7 +314,9 @@ def _compute(kernels, xs, ys, ws, wt, *, estimator: str, block: int | None) -> j
     p = _weights(ws, n, dtype)
     q = _weights(wt, m, dtype)
     unbiased = estimator == "unbiased"
-    return _quadratic_estimate(kernels, xs, ys, p, q, unbiased=unbiased, block=block)
+    return _quadratic_estimate(
+        kernels, xs, ys, p, q, unbiased=unbiased, block=block, pooled=pooled
+    )
 
 
 # ----------------------------------------------------------------------------- public API
@@ -346,8 +370,10 @@ def mmd(
 
     Weights are not defined for the linear estimators (an error is raised).
 
-    Without ``block_size`` the pooled ``[n+m, n+m]`` Gram matrix is formed (fast
-    for minibatches). ``block_size=b`` computes the same ``"biased"``/``"unbiased"``
+    Without ``block_size`` the pooled ``[n+m, n+m]`` Gram matrix is computed (fast
+    for minibatches; for the built-in distance kernels in panels of rows, with one
+    GEMM in the forward and one in the backward pass and a custom JVP, see
+    ``docs/performance.md``). ``block_size=b`` computes the same ``"biased"``/``"unbiased"``
     value tile by tile (``jax.lax.scan`` over ``[b, b]`` Gram tiles, symmetric tiles
     of :math:`K_{ss}, K_{tt}` visited once) in :math:`O(b^2 + (n+m)d)` memory, under
     ``jit`` and ``grad`` alike (tiles are recomputed in the backward pass): n = m =
