@@ -40,9 +40,10 @@ import time
 
 import numpy as np
 
-DIM = 16
-GROUP = 4
+DIM = 2
+GROUP = 1
 N = 300  # rows per domain
+NOISE = 0.1  # std of the independent noise added after the lift
 TOYS = ("moons30", "moons50", "blobs_rotation", "class_shift")
 #: The toys each family is meant for (a method must beat source_only there).
 FAMILY_TOYS = {
@@ -87,8 +88,8 @@ def _blobs(rng, n, means, scale=0.35):
 def _lift(xs, xt, rng):
     """A fixed random linear map 2 -> DIM plus noise, then pooled z-normalisation."""
     a = rng.normal(size=(2, DIM)) / np.sqrt(2)
-    zs = xs @ a + 0.1 * rng.normal(size=(len(xs), DIM))
-    zt = xt @ a + 0.1 * rng.normal(size=(len(xt), DIM))
+    zs = xs @ a + NOISE * rng.normal(size=(len(xs), DIM))
+    zt = xt @ a + NOISE * rng.normal(size=(len(xt), DIM))
     pooled = np.concatenate([zs, zt])
     mean, std = pooled.mean(0), pooled.std(0) + 1e-8
     return ((zs - mean) / std).astype(np.float32), ((zt - mean) / std).astype(np.float32)
@@ -200,7 +201,9 @@ def markdown(results, toys) -> str:
 def main(argv=None) -> int:
     from dalib.experiment import registry
 
-    p = argparse.ArgumentParser(prog="python -m experiments.health", description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(
+        prog="python -m experiments.health", description=__doc__.split("\n")[0]
+    )
     p.add_argument("--methods", default="", help="comma list (default: every deep method)")
     p.add_argument("--toys", default=",".join(TOYS))
     p.add_argument("--seeds", type=int, default=5)

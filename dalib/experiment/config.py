@@ -55,7 +55,8 @@ def default_config() -> ml_collections.ConfigDict:
         :mod:`dalib.experiment.recipes`) or a recipe name forced on every method,
         ``learning_rate``, ``weight_decay`` (``None``: the recipe's; a number
         overrides it), ``ramp``: the DANN warm-up on (where the recipe puts it:
-        the alignment weights or the gradient reversal), ``ramp_gamma``; ``log_every`` for the curves;
+        the alignment weights or the gradient reversal), ``ramp_gamma``;
+        ``log_every`` for the curves;
         ``vmap_seeds``: train the seeds of a method and task as one vmapped
         program, which is faster but equals separate runs only up to float
         round-off, which training can amplify into different predictions).

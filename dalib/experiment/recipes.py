@@ -348,7 +348,8 @@ def _mcd_class():
             name = term.name
             key = jax.random.fold_in(key, state.step)
             n = jnp.shape(batch.source_inputs)[0]
-            x = jnp.concatenate([jnp.asarray(batch.source_inputs), jnp.asarray(batch.target_inputs)])
+            xs, xt = jnp.asarray(batch.source_inputs), jnp.asarray(batch.target_inputs)
+            x = jnp.concatenate([xs, xt])
             ys = jnp.asarray(batch.source_labels)
             w = weight_at(term.weight, state.step)
 
@@ -375,7 +376,7 @@ def _mcd_class():
 
             # A: everything learns the source.
             def loss_a(enc, heads):
-                ce1, ce2, d, z1s = run(enc, heads, ka)
+                ce1, ce2, _, z1s = run(enc, heads, ka)
                 return ce1 + ce2, (ce1, ce2, z1s)
 
             (_, (ce1, ce2, z1s)), (g_enc, g_heads) = jax.value_and_grad(
