@@ -3,7 +3,8 @@
 The layers, bottom up:
 
 * :mod:`~dalib.experiment.registry` — one entry per method (family, defaults,
-  description, reference, how to build it); :func:`register` adds one.
+  description, reference, how to build it, its training
+  :class:`~dalib.experiment.recipes.Recipe`); :func:`register` adds one.
 * :mod:`~dalib.experiment.protocols` — a :class:`Protocol` is a value (domains,
   tasks, class sets, feature set, metrics, table sources); :data:`SER` is one.
 * :class:`RunSpec` — a config unpacked once into frozen, typed sections.
@@ -21,7 +22,7 @@ checkpoint); the oracle criterion, which reads target labels, runs only when
 asked for by name and is labelled ``ORACLE (target labels)`` wherever it appears.
 """
 
-from dalib.experiment import registry
+from dalib.experiment import recipes, registry
 from dalib.experiment.config import (
     apply_overrides,
     config_hash,
@@ -58,6 +59,7 @@ from dalib.experiment.protocols import (
     register_protocol,
     ser_tasks,
 )
+from dalib.experiment.recipes import Recipe
 from dalib.experiment.registry import DeepContext, DeepParts, Method, register
 from dalib.experiment.runs import run_one, score
 from dalib.experiment.spec import (
@@ -103,6 +105,7 @@ __all__ = [
     "Prediction",
     "Protocol",
     "ProtocolTask",
+    "Recipe",
     "ResultsTable",
     "RunDir",
     "RunFailure",
@@ -125,6 +128,7 @@ __all__ = [
     "plot_tsne",
     "predict",
     "prepare_task",
+    "recipes",
     "protocol_config",
     "register",
     "register_protocol",
