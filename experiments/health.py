@@ -7,11 +7,12 @@ shows its family working, over 5 seeds, and prints a markdown table of target
 accuracy (mean ± std), each cell marked where it beats ``source_only`` by more
 than the larger seed std. Target labels are used for scoring only.
 
-The toys (each lifted from 2-D to ``DIM`` dimensions by a fixed random linear
-map plus a little independent noise, so that an MLP of the protocol's size
-makes sense, and z-normalised with the pooled statistics of both domains as the
-protocol's ``data.normalize=pooled``; ``groups`` gives each block of four
-columns its own region so that region methods can run):
+The toys (each passed through a fixed random linear map to ``DIM`` dimensions,
+2 by default, plus a little independent noise, and z-normalised with the
+pooled statistics of both domains as the protocol's ``data.normalize=pooled``;
+``groups`` gives each block of ``GROUP`` columns, one by default, its own
+region so that region methods can run; ``--dim 16`` lifts them, see
+``docs/health.md`` for why that is not the default):
 
 * ``moons30`` / ``moons50``: two interleaving moons; the target is the source
   distribution rotated by 30 / 50 degrees about its centre (the DANN paper's
@@ -130,7 +131,7 @@ def make_toy(name: str, seed: int = 0) -> Toy:
     else:
         raise ValueError(f"unknown toy {name!r}; choose from {TOYS}.")
     zs, zt = _lift(xs, xt, rng)
-    groups = np.arange(DIM) // GROUP
+    groups = np.arange(DIM) // max(GROUP, DIM // 4)
     return Toy(name, zs, ys.astype(np.int32), zt, yt.astype(np.int32), groups)
 
 
@@ -214,13 +215,16 @@ def markdown(results, toys) -> str:
 
 
 def main(argv=None) -> int:
+    global DIM, NOISE
     from dalib.experiment import registry
 
     p = argparse.ArgumentParser(
         prog="python -m experiments.health", description=__doc__.split("\n")[0]
     )
     p.add_argument("--methods", default="", help="comma list (default: every deep method)")
-    p.add_argument("--toys", default=",".join(TOYS[:4]))
+    p.add_argument("--toys", default=",".join(TOYS))
+    p.add_argument("--dim", type=int, default=DIM, help="lift the 2-D toys to this many dims")
+    p.add_argument("--noise", type=float, default=NOISE, help="noise std added after the lift")
     p.add_argument("--seeds", type=int, default=5)
     p.add_argument("--steps", type=int, default=1000)
     p.add_argument("--shallow", action="store_true", help="also the shallow methods")
@@ -229,6 +233,7 @@ def main(argv=None) -> int:
     p.add_argument("--json", default="", help="write the accuracies here")
     p.add_argument("--jsonl", default="", help="append each (method, toy) result here as it ends")
     args = p.parse_args(argv)
+    DIM, NOISE = args.dim, args.noise
     if args.methods:
         methods = [m for m in args.methods.split(",") if m]
     else:
