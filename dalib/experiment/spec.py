@@ -215,12 +215,7 @@ class RunSpec:
         resolved = {
             **c,
             "data": {**d, "normalize": data.normalize, "classes": data.classes},
-            "train": {
-                **t,
-                "recipe": recipe.name,
-                "learning_rate": train.learning_rate,
-                "weight_decay": train.weight_decay,
-            },
+            "train": _resolved_train(t, method, train),
             "selection": {**s, "grid": grid},
             "options": options,
         }
@@ -268,6 +263,20 @@ class RunSpec:
         if not self.deep:
             return "fixed defaults (shallow method, no selection)"
         return describe_selection(self.selection.criterion)
+
+
+def _resolved_train(t: Mapping[str, Any], method: registry.Method, train: TrainSpec) -> dict:
+    """The train section with the recipe's values filled in.
+
+    A method whose own recipe is the house one, run with it, records no
+    ``recipe`` key, so it keeps the identity (hash) it had before recipes
+    existed and its finished runs resume as complete.
+    """
+    out = {**t, "learning_rate": train.learning_rate, "weight_decay": train.weight_decay}
+    out["recipe"] = train.recipe.name
+    if train.recipe is recipes.ADAMW and method.recipe is recipes.ADAMW:
+        del out["recipe"]
+    return out
 
 
 def _recipe(method: registry.Method, name: Any) -> recipes.Recipe:

@@ -165,3 +165,16 @@ def test_dalib_methods_prints_each_recipe(capsys):
     out = capsys.readouterr().out
     assert "recipe: adversarial: SGD momentum 0.9 nesterov" in out
     assert "TLlib examples mdd.py" in out
+
+
+def test_house_recipe_runs_keep_their_identity_and_the_others_record_theirs():
+    """Runs of house-recipe methods hash as before recipes existed (they resume as complete)."""
+    spec = _spec("dan")
+    assert "recipe" not in spec.config["train"]
+    assert spec.config["train"]["learning_rate"] == 1e-3
+    old = tiny_config("dan")
+    old.train.learning_rate, old.train.weight_decay = 1e-3, 1e-4
+    del old.train["recipe"]
+    assert RunSpec.from_config(old).hash == spec.hash
+    assert _spec("dann", "train.recipe=adamw").config["train"]["recipe"] == "adamw"
+    assert _spec("dann").config["train"]["recipe"] == "adversarial"
