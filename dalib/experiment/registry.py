@@ -34,9 +34,11 @@ imports, e.g. a config file).
 
 Every deep method minimises the source cross-entropy plus its terms, each
 weighted :math:`\lambda \cdot r(t)` with DANN's warm-up
-:math:`r(t) = 2/(1+e^{-\gamma t/T}) - 1` (``train.ramp``), and trains with its
-family's :class:`~dalib.experiment.recipes.Recipe` (optimiser, learning-rate
-schedule, where the warm-up goes; :mod:`dalib.experiment.recipes`).
+:math:`r(t) = 2/(1+e^{-\gamma t/T}) - 1` (``train.ramp``; the adversarial
+recipes put :math:`r(t)` on the gradient reversal instead, ``ctx.reversal``),
+and trains with its family's :class:`~dalib.experiment.recipes.Recipe`
+(optimiser, learning-rate schedule, where the warm-up goes;
+:mod:`dalib.experiment.recipes`).
 """
 
 from __future__ import annotations
