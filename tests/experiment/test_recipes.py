@@ -102,7 +102,7 @@ def test_reversal_scales_only_the_encoders_gradient():
             example_batch=batch,
         )
         state = trainer.init(jax.random.key(0))
-        new, _ = trainer.step(state, batch, jax.random.key(1))
+        new, _ = jax.jit(trainer.step)(state, batch, jax.random.key(1))
         enc = jax.tree.map(lambda a, b: a - b, state.params["encoder"], new.params["encoder"])
         adv = jax.tree.map(lambda a, b: a - b, state.adversary_params, new.adversary_params)
         return enc, adv, trainer, state
