@@ -19,4 +19,7 @@ def run(args) -> int:
         print(f"{'':27s} reference: {m.reference}")
         options = ", ".join(f"{k}={v!r}" for k, v in m.defaults.items())
         print(f"{'':27s} options: {options or '(none)'}")
+        if m.deep:
+            print(f"{'':27s} recipe: {m.recipe.describe()}")
+            print(f"{'':27s}   ({m.recipe.reference})")
     return EXIT_OK

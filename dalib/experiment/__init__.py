@@ -3,7 +3,8 @@
 The layers, bottom up:
 
 * :mod:`~dalib.experiment.registry` — one entry per method (family, defaults,
-  description, reference, how to build it); :func:`register` adds one.
+  description, reference, how to build it, its training
+  :class:`~dalib.experiment.recipes.Recipe`); :func:`register` adds one.
 * :mod:`~dalib.experiment.protocols` — a :class:`Protocol` is a value (domains,
   tasks, class sets, feature set, metrics, table sources); :data:`SER` is one.
 * :class:`RunSpec` — a config unpacked once into frozen, typed sections.
@@ -24,7 +25,7 @@ checkpoint); the oracle criterion, which reads target labels, runs only when
 asked for by name and is labelled ``ORACLE (target labels)`` wherever it appears.
 """
 
-from dalib.experiment import diagnostics, registry
+from dalib.experiment import diagnostics, recipes, registry
 from dalib.experiment.config import (
     apply_overrides,
     config_hash,
@@ -61,6 +62,7 @@ from dalib.experiment.protocols import (
     register_protocol,
     ser_tasks,
 )
+from dalib.experiment.recipes import Recipe
 from dalib.experiment.registry import DeepContext, DeepParts, Method, register
 from dalib.experiment.runs import run_one, score
 from dalib.experiment.spec import (
@@ -106,6 +108,7 @@ __all__ = [
     "Prediction",
     "Protocol",
     "ProtocolTask",
+    "Recipe",
     "ResultsTable",
     "RunDir",
     "RunFailure",
@@ -130,6 +133,7 @@ __all__ = [
     "predict",
     "prepare_task",
     "protocol_config",
+    "recipes",
     "register",
     "register_protocol",
     "registry",

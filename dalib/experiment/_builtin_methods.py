@@ -24,6 +24,7 @@ import numpy as np
 from flax import nnx
 
 from dalib import kernels, shallow
+from dalib.experiment import recipes
 from dalib.experiment.registry import DeepContext, DeepParts, Method, register
 from dalib.nn import DomainDiscriminator, GaussianPosterior, RegionAttentionEncoder
 from dalib.train import (
@@ -48,7 +49,10 @@ from dalib.train import (
     from_nnx,
 )
 
-_DISC = {"disc_hidden": (256,), "disc_dropout": 0.5}
+# TLlib's DomainDiscriminator (batch_norm=True): two hidden layers of 1024, each
+# Linear -> norm -> ReLU, with LayerNorm where it has BatchNorm (no batch statistics
+# in the functional step); see dalib.experiment.recipes.
+_DISC = {"disc_hidden": (1024, 1024), "disc_dropout": 0.0, "disc_layer_norm": True}
 
 
 class _SliceClassifier(nnx.Module):
@@ -63,22 +67,52 @@ class _SliceClassifier(nnx.Module):
 
 
 class _Head(nnx.Module):
-    """An MLP head ``features -> class logits`` (MDD's adversarial classifier)."""
+    """An MLP head ``features -> class logits``: ``Linear -> ReLU -> Dropout`` per hidden layer.
 
-    def __init__(self, in_features: int, hidden: tuple[int, ...], out: int, *, rngs: nnx.Rngs):
+    MDD's heads (TLlib ``mdd.ImageClassifier``: main and adversarial alike).
+    """
+
+    def __init__(
+        self,
+        in_features: int,
+        hidden: tuple[int, ...],
+        out: int,
+        *,
+        dropout: float = 0.0,
+        rngs: nnx.Rngs,
+    ):
         sizes = (in_features, *hidden, out)
         self.layers = nnx.List([nnx.Linear(a, b, rngs=rngs) for a, b in itertools.pairwise(sizes)])
+        self.dropout = nnx.Dropout(dropout, rngs=rngs)
 
     def __call__(self, x):
         for i, layer in enumerate(self.layers):
             x = layer(x)
             if i < len(self.layers) - 1:
-                x = nnx.relu(x)
+                x = self.dropout(nnx.relu(x))
         return x
 
 
-def _disc(in_dim: int, hidden, dropout: float):
+class _NormDiscriminator(nnx.Module):
+    """TLlib's ``DomainDiscriminator``: ``Linear -> LayerNorm -> ReLU (-> Dropout)`` per layer."""
+
+    def __init__(self, in_features: int, hidden, dropout: float, *, rngs: nnx.Rngs):
+        sizes = (in_features, *hidden)
+        self.linears = nnx.List([nnx.Linear(a, b, rngs=rngs) for a, b in itertools.pairwise(sizes)])
+        self.norms = nnx.List([nnx.LayerNorm(b, rngs=rngs) for b in hidden])
+        self.dropout = nnx.Dropout(dropout, rngs=rngs)
+        self.out = nnx.Linear(sizes[-1], 1, rngs=rngs)
+
+    def __call__(self, x):
+        for linear, norm in zip(self.linears, self.norms, strict=True):
+            x = self.dropout(nnx.relu(norm(linear(x))))
+        return self.out(x)[:, 0]
+
+
+def _disc(in_dim: int, hidden, dropout: float, layer_norm: bool = False):
     hidden = tuple(hidden)
+    if layer_norm:
+        return from_nnx(lambda rngs: _NormDiscriminator(in_dim, hidden, dropout, rngs=rngs))
     return from_nnx(
         lambda rngs: DomainDiscriminator(in_dim, hidden=hidden, dropout=dropout, rngs=rngs)
     )
@@ -126,31 +160,39 @@ _deep(
     {"weight": 1.0},
     lambda ctx: DeepParts((JMMD(weight=_w(ctx)),)),
 )
+def _disc_of(ctx: DeepContext, in_dim: int):
+    o = ctx.options
+    return _disc(in_dim, o["disc_hidden"], o["disc_dropout"], o["disc_layer_norm"])
+
+
 _deep(
     "dann",
     "DANN: domain discriminator + gradient reversal",
-    "Ganin et al. 2016, JMLR",
+    "Ganin et al. 2016, JMLR; TLlib dann.py",
     {"weight": 1.0, **_DISC},
     lambda ctx: DeepParts(
         (
             DomainAdversarial(
                 weight=_w(ctx),
-                network=_disc(
-                    ctx.feature_dim, ctx.options["disc_hidden"], ctx.options["disc_dropout"]
-                ),
+                network=_disc_of(ctx, ctx.feature_dim),
+                reversal=ctx.reversal,
             ),
         )
     ),
+    recipe=recipes.ADVERSARIAL,
 )
 
 
 def _cdan(entropy: bool):
     def build(ctx: DeepContext) -> DeepParts:
-        o = ctx.options
-        network = _disc(ctx.feature_dim * ctx.num_classes, o["disc_hidden"], o["disc_dropout"])
+        network = _disc_of(ctx, ctx.feature_dim * ctx.num_classes)
         name = "cdan_e" if entropy else "cdan"
         term = ConditionalAdversarial(
-            weight=_w(ctx), network=network, entropy_conditioning=entropy, name=name
+            weight=_w(ctx),
+            network=network,
+            entropy_conditioning=entropy,
+            name=name,
+            reversal=ctx.reversal,
         )
         return DeepParts((term,))
 
@@ -160,33 +202,42 @@ def _cdan(entropy: bool):
 _deep(
     "cdan",
     "CDAN: discriminator on features x predictions",
-    "Long et al. 2018, NeurIPS",
+    "Long et al. 2018, NeurIPS; TLlib cdan.py",
     {"weight": 1.0, **_DISC},
     _cdan(False),
+    recipe=recipes.ADVERSARIAL,
 )
 _deep(
     "cdan_e",
     "CDAN+E: CDAN with entropy conditioning",
-    "Long et al. 2018, NeurIPS",
+    "Long et al. 2018, NeurIPS; TLlib cdan.py --entropy",
     {"weight": 1.0, **_DISC},
     _cdan(True),
+    recipe=recipes.ADVERSARIAL,
 )
 
 
 def _mdd(ctx: DeepContext) -> DeepParts:
-    head, d, c = tuple(ctx.options["head_hidden"]), ctx.feature_dim, ctx.num_classes
-    network = from_nnx(lambda rngs: _Head(d, head, c, rngs=rngs))
-    return DeepParts(
-        (MarginDisparity(weight=_w(ctx), margin=ctx.options["margin"], network=network),)
+    o, d, c = ctx.options, ctx.feature_dim, ctx.num_classes
+    head, drop = tuple(o["head_hidden"]), o["head_dropout"]
+
+    def make_head():
+        return from_nnx(lambda rngs: _Head(d, head, c, dropout=drop, rngs=rngs))
+
+    term = MarginDisparity(
+        weight=_w(ctx), margin=o["margin"], network=make_head(), reversal=ctx.reversal
     )
+    # TLlib's MDD classifier: the main head has the adversarial head's structure.
+    return DeepParts((term,), classifier=make_head())
 
 
 _deep(
     "mdd",
     "MDD: margin disparity discrepancy",
-    "Zhang et al. 2019, ICML",
-    {"weight": 1.0, "margin": 4.0, "head_hidden": (256,)},
+    "Zhang et al. 2019, ICML; TLlib mdd.py (heads of the bottleneck's width)",
+    {"weight": 1.0, "margin": 4.0, "head_hidden": (128,), "head_dropout": 0.5},
     _mdd,
+    recipe=recipes.MDD,
 )
 
 
@@ -202,6 +253,7 @@ _deep(
     "Saito et al. 2018, CVPR",
     {"weight": 1.0},
     _mcd,
+    recipe=recipes.MCD,
 )
 _deep(
     "dsan",

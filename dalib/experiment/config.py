@@ -51,8 +51,12 @@ def default_config() -> ml_collections.ConfigDict:
         empty: the classes both tables share).
       * ``model``: the MLP encoder of the deep methods (``hidden``, ``dropout``).
       * ``train``: fixed budget of the deep methods (``steps``, ``batch_size``,
-        ``learning_rate``, ``weight_decay``, ``ramp``: alignment weights rise
-        with DANN's schedule, ``ramp_gamma``; ``log_every`` for the curves;
+        ``recipe``: ``"method"`` (each method's training recipe, see
+        :mod:`dalib.experiment.recipes`) or a recipe name forced on every method,
+        ``learning_rate``, ``weight_decay`` (``None``: the recipe's; a number
+        overrides it), ``ramp``: the DANN warm-up on (where the recipe puts it:
+        the alignment weights or the gradient reversal), ``ramp_gamma``;
+        ``log_every`` for the curves;
         ``vmap_seeds``: train the seeds of a method and task as one vmapped
         program, which is faster but equals separate runs only up to float
         round-off, which training can amplify into different predictions).
@@ -82,8 +86,9 @@ def default_config() -> ml_collections.ConfigDict:
         {
             "steps": 1000,
             "batch_size": 64,
-            "learning_rate": 1e-3,
-            "weight_decay": 1e-4,
+            "recipe": "method",
+            "learning_rate": None,  # None: the recipe's (dalib.experiment.recipes)
+            "weight_decay": None,
             "ramp": True,
             "ramp_gamma": 10.0,
             "log_every": 10,
@@ -189,7 +194,13 @@ def _parse_value(text: str) -> Any:
         return text  # a bare word: a string
 
 
+# Fields whose default is None ("the recipe's") and whose value is a float.
+_FLOAT_OR_NONE = ("train.learning_rate", "train.weight_decay")
+
+
 def _coerce(old: Any, new: Any, key: str) -> Any:
+    if old is None and key in _FLOAT_OR_NONE:
+        return float(new) if isinstance(new, int) and not isinstance(new, bool) else new
     if old is None or new is None:
         return new
     if isinstance(old, bool):

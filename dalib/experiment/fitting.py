@@ -24,10 +24,9 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 from flax import nnx
 
-from dalib import ops
+from dalib.experiment import recipes
 from dalib.experiment.registry import DeepContext
 from dalib.experiment.spec import RunSpec
 from dalib.experiment.task import AdaptData
@@ -92,16 +91,14 @@ class _Program:
         self.entry = spec.entry
         hidden, dropout = spec.model.hidden, spec.model.dropout
         t = spec.train
-        schedule = ops.dann_schedule(total_steps=t.steps, gamma=t.ramp_gamma) if t.ramp else None
-
-        def weight(value: float):
-            value = float(value) * weight_scale
-            if schedule is None:
-                return value
-            return lambda step: value * schedule(step)
-
+        recipe = t.recipe  # dalib.experiment.recipes: optimiser, schedule, warm-up, steps
+        weight, reversal = recipe.schedules(
+            t.steps, ramp=t.ramp, gamma=t.ramp_gamma, weight_scale=weight_scale
+        )
         d = int(hidden[-1])
-        ctx = DeepContext(dict(spec.options), d, num_classes, weight, in_features, groups, dropout)
+        ctx = DeepContext(
+            dict(spec.options), d, num_classes, weight, in_features, groups, dropout, reversal
+        )
         parts = spec.entry.build(ctx)
         self.feature_dim = d  # an encoder of the method's own may append columns after these
         classifier = parts.classifier or T.from_nnx(
@@ -117,10 +114,14 @@ class _Program:
             encoder=parts.encoder
             or T.from_nnx(lambda rngs: MLPEncoder(in_features, hidden, dropout=dropout, rngs=rngs)),
             classifier=classifier,
-            optimizer=optax.adamw(t.learning_rate, weight_decay=t.weight_decay),
+            optimizer=recipe.make_optimizer(t.learning_rate, t.weight_decay, t.steps),
             terms=parts.terms,
             example_batch=example,
         )
+        if recipe.steps == "mcd":
+            self.trainer = trainer = recipes.mcd_trainer(
+                trainer, recipe, t.learning_rate, t.weight_decay, t.steps
+            )
         self.batch_size = b
         self.init = jax.jit(trainer.init)
         self.run_steps = jax.jit(

@@ -34,7 +34,11 @@ imports, e.g. a config file).
 
 Every deep method minimises the source cross-entropy plus its terms, each
 weighted :math:`\lambda \cdot r(t)` with DANN's warm-up
-:math:`r(t) = 2/(1+e^{-\gamma t/T}) - 1` (``train.ramp``).
+:math:`r(t) = 2/(1+e^{-\gamma t/T}) - 1` (``train.ramp``; the adversarial
+recipes put :math:`r(t)` on the gradient reversal instead, ``ctx.reversal``),
+and trains with its family's :class:`~dalib.experiment.recipes.Recipe`
+(optimiser, learning-rate schedule, where the warm-up goes;
+:mod:`dalib.experiment.recipes`).
 """
 
 from __future__ import annotations
@@ -43,6 +47,8 @@ import dataclasses
 import difflib
 from collections.abc import Callable, Mapping
 from typing import Any
+
+from dalib.experiment.recipes import ADAMW, Recipe
 
 __all__ = [
     "DeepContext",
@@ -72,6 +78,8 @@ class DeepContext:
       groups: ``[D]`` feature group of each input column (``needs_groups``
         methods), or ``None``.
       dropout: the encoder dropout of ``model.dropout``.
+      reversal: the gradient-reversal strength (number or schedule) the
+        recipe gives adversarial terms (their ``reversal=``); ``None``: plain.
     """
 
     options: Mapping[str, Any]
@@ -81,6 +89,7 @@ class DeepContext:
     in_features: int = 0
     groups: Any = None
     dropout: float = 0.0
+    reversal: Any = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -116,6 +125,8 @@ class Method:
       normalize: a feature normalisation that is part of the method (overrides
         ``data.normalize``), e.g. ``"domain"`` for ``corpus_norm``.
       needs_groups: the method reads the table's ``groups`` (feature regions).
+      recipe: how the method is trained (:class:`dalib.experiment.recipes.Recipe`;
+        default the house AdamW recipe, :data:`~dalib.experiment.recipes.ADAMW`).
     """
 
     name: str
@@ -126,6 +137,7 @@ class Method:
     build: Callable[..., Any]
     normalize: str | None = None
     needs_groups: bool = False
+    recipe: Recipe = ADAMW
 
     def __post_init__(self) -> None:
         if self.family not in FAMILIES:

@@ -19,7 +19,7 @@ from typing import Any
 import ml_collections
 
 from dalib import _checks
-from dalib.experiment import registry
+from dalib.experiment import recipes, registry
 
 __all__ = [
     "NORMALIZE",
@@ -91,6 +91,7 @@ class TrainSpec:
     ramp_gamma: float
     log_every: int
     vmap_seeds: bool = False
+    recipe: recipes.Recipe = recipes.ADAMW
 
 
 @dataclasses.dataclass(frozen=True)
@@ -170,17 +171,22 @@ class RunSpec:
             hidden, _checks.check_number(m["dropout"], _c("model.dropout"), low=0.0, high=0.95)
         )
         pos = _checks.check_positive_int
+        recipe = _recipe(method, t.get("recipe", "method"))
+        lr, wd = t.get("learning_rate"), t.get("weight_decay")
         train = TrainSpec(
             steps=pos(t["steps"], _c("train.steps")),
             batch_size=pos(t["batch_size"], _c("train.batch_size")),
-            learning_rate=_checks.check_positive(t["learning_rate"], _c("train.learning_rate")),
-            weight_decay=_checks.check_positive(
-                t["weight_decay"], _c("train.weight_decay"), allow_zero=True
-            ),
+            learning_rate=recipe.learning_rate
+            if lr is None
+            else _checks.check_positive(lr, _c("train.learning_rate")),
+            weight_decay=recipe.weight_decay
+            if wd is None
+            else _checks.check_positive(wd, _c("train.weight_decay"), allow_zero=True),
             ramp=bool(t["ramp"]),
             ramp_gamma=_checks.check_positive(t["ramp_gamma"], _c("train.ramp_gamma")),
             log_every=pos(t["log_every"], _c("train.log_every")),
             vmap_seeds=bool(t.get("vmap_seeds", False)),
+            recipe=recipe,
         )
         grid = tuple(_checks.check_positive(g, _c("selection.grid entries")) for g in s["grid"])
         selection = SelectionSpec(
@@ -209,6 +215,7 @@ class RunSpec:
         resolved = {
             **c,
             "data": {**d, "normalize": data.normalize, "classes": data.classes},
+            "train": _resolved_train(t, method, train),
             "selection": {**s, "grid": grid},
             "options": options,
         }
@@ -256,6 +263,38 @@ class RunSpec:
         if not self.deep:
             return "fixed defaults (shallow method, no selection)"
         return describe_selection(self.selection.criterion)
+
+
+def _resolved_train(t: Mapping[str, Any], method: registry.Method, train: TrainSpec) -> dict:
+    """The train section with the recipe's values filled in.
+
+    A method whose own recipe is the house one, run with it, records no
+    ``recipe`` key, so it keeps the identity (hash) it had before recipes
+    existed and its finished runs resume as complete.
+    """
+    out = {**t, "learning_rate": train.learning_rate, "weight_decay": train.weight_decay}
+    out["recipe"] = train.recipe.name
+    if train.recipe is recipes.ADAMW and method.recipe is recipes.ADAMW:
+        del out["recipe"]
+    return out
+
+
+def _recipe(method: registry.Method, name: Any) -> recipes.Recipe:
+    """``train.recipe``: ``"method"`` (the method's own recipe) or a recipe name."""
+    if name == "method":
+        return method.recipe
+    if not isinstance(name, str) or name not in recipes.RECIPES:
+        raise ValueError(
+            f"config train.recipe must be 'method' (each method's own recipe) or one of "
+            f"{sorted(recipes.RECIPES)}, got {name!r}."
+        )
+    recipe = recipes.RECIPES[name]
+    if recipe.steps == "mcd" and method.name != "mcd" and method.deep:
+        raise ValueError(
+            f"config train.recipe={name!r} is MCD's step structure and needs method 'mcd', "
+            f"got {method.name!r}; use train.recipe='method'."
+        )
+    return recipe
 
 
 def describe_selection(criterion: str) -> str:

@@ -122,11 +122,16 @@ class Term:
       network: the term's own network (adversarial terms): an ``nnx.Module``, an NNX
         constructor wrapped by :func:`dalib.train.from_nnx`, a Linen module or a
         :class:`dalib.train.Network`; ``None`` for distance terms.
+      reversal: the strength (number or schedule) of the gradient reversal in
+        front of the term's network, as TLlib's warm-start reversal layer: the
+        encoder receives minus this times the gradient while the network learns
+        from the full ``weight``. ``None``: 1 (plain reversal).
     """
 
     weight: Weight = 1.0
     name: str = ""
     network: Any = None
+    reversal: Weight | None = None
 
     default_name = "term"
 

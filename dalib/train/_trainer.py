@@ -156,9 +156,15 @@ class Trainer:
         adversary_total = jnp.zeros((), ce.dtype)
         for i, term in enumerate(self.terms):
             weight = weight_at(term.weight, step)
+            term_out = out
+            if term.reversal is not None and reverse is _reverse:
+                strength = weight_at(term.reversal, step)
+                term_out = dataclasses.replace(
+                    out, reverse=lambda x, s=strength: gradient_reversal(x, s)
+                )
             try:
                 value, aux = term(
-                    out, adversary_params.get(term.name), jax.random.fold_in(k_terms, i)
+                    term_out, adversary_params.get(term.name), jax.random.fold_in(k_terms, i)
                 )
             except (ValueError, TypeError) as err:
                 raise _context(

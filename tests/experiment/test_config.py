@@ -97,7 +97,7 @@ def test_resolve_fills_in_method_defaults():
     c.method = "mdd"
     c.options.margin = 2
     options = resolve_config(c).options
-    assert options.margin == 2.0 and options.weight == 1.0 and options.head_hidden == (256,)
+    assert options.margin == 2.0 and options.weight == 1.0 and options.head_hidden == (128,)
 
 
 def test_config_hash_ignores_seeds_and_plots_only():

@@ -101,9 +101,15 @@ def test_deep_methods_build_their_terms(name):
     trainer = build_trainer(_spec(name), in_features=10, num_classes=3, groups=groups)
     assert [type(t) for t in trainer.terms] == TERMS[name]
     assert [type(t) for t in _terms(name).terms] == TERMS[name]
+    warmup = registry.get(name).recipe.warmup
     for term in trainer.terms:
-        assert float(term.weight(100)) > 0
-        assert float(term.weight(0)) == 0.0  # DANN's warm-up starts at zero
+        if warmup == "weight":
+            assert float(term.weight(100)) > 0
+            assert float(term.weight(0)) == 0.0  # DANN's warm-up starts at zero
+        else:  # the recipe warms the reversal up (or nothing): the weight is fixed
+            assert float(term.weight) > 0
+        if warmup == "reversal":
+            assert float(term.reversal(0)) == 0.0 and float(term.reversal(100)) > 0
 
 
 def test_weight_scale_and_ramp():

@@ -108,6 +108,7 @@ CHANGES_RESULTS = [
     ("model__dropout", 0.2),
     ("train__steps", 999),
     ("train__batch_size", 32),
+    ("train__recipe", "mdd"),
     ("train__learning_rate", 2e-3),
     ("train__weight_decay", 0.0),
     ("train__ramp", False),
