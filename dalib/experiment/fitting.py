@@ -73,20 +73,28 @@ def _pad(x: np.ndarray) -> np.ndarray:
     return out
 
 
-def build_trainer(spec: RunSpec, in_features: int, num_classes: int, weight_scale: float = 1.0):
-    """The :class:`dalib.train.Trainer` of a deep method (encoder, classifier, terms, optimizer)."""
+def build_trainer(
+    spec: RunSpec, in_features: int | tuple[int, ...], num_classes: int, weight_scale: float = 1.0
+):
+    """The :class:`dalib.train.Trainer` of a deep method (encoder, classifier, terms, optimizer).
+
+    ``in_features`` is the size of a feature row, or the shape of one input row
+    (``(segments, frames, mels)`` for log-mel input).
+    """
     return _program(spec, in_features, num_classes, weight_scale).trainer
 
 
 class _Program:
     """A deep method's trainer and its jitted functions, shared by every task and seed."""
 
-    def __init__(self, spec: RunSpec, in_features: int, num_classes: int, weight_scale: float):
+    def __init__(
+        self, spec: RunSpec, in_shape: tuple[int, ...], num_classes: int, weight_scale: float
+    ):
         from dalib import train as T
-        from dalib.nn import MLPEncoder
+        from dalib.experiment.encoders import _encoder
 
         self.entry = spec.entry
-        hidden, dropout = spec.model.hidden, spec.model.dropout
+        hidden = spec.model.hidden
         t = spec.train
         schedule = ops.dann_schedule(total_steps=t.steps, gamma=t.ramp_gamma) if t.ramp else None
 
@@ -104,14 +112,13 @@ class _Program:
         )
         b = t.batch_size
         example = T.Batch(
-            jnp.zeros((b, in_features), jnp.float32),
+            jnp.zeros((b, *in_shape), jnp.float32),
             jnp.zeros((b,), jnp.int32),
-            jnp.zeros((b, in_features), jnp.float32),
+            jnp.zeros((b, *in_shape), jnp.float32),
         )
+        encoder = getattr(parts, "encoder", None)  # a method's own encoder wins
         self.trainer = trainer = T.make_trainer(
-            encoder=T.from_nnx(
-                lambda rngs: MLPEncoder(in_features, hidden, dropout=dropout, rngs=rngs)
-            ),
+            encoder=encoder if encoder is not None else _encoder(spec, in_shape),
             classifier=classifier,
             optimizer=optax.adamw(t.learning_rate, weight_decay=t.weight_decay),
             terms=parts.terms,
@@ -153,7 +160,12 @@ class _Program:
 _PROGRAMS: dict[tuple, _Program] = {}
 
 
-def _program(spec: RunSpec, in_features: int, num_classes: int, weight_scale: float) -> _Program:
+def _program(
+    spec: RunSpec, in_features: int | tuple[int, ...], num_classes: int, weight_scale: float
+) -> _Program:
+    if isinstance(in_features, int | np.integer):
+        in_features = (int(in_features),)
+    in_features = tuple(int(s) for s in in_features)
     key = (
         spec.method,
         json.dumps(dict(spec.options), sort_keys=True, default=list),
@@ -275,7 +287,7 @@ def _fit_deep(
     candidates: list[dict[str, Any]] = []
     kept: list[tuple] = []
     for scale in grid:
-        program = _program(spec, xs.shape[1], data.num_classes, scale)
+        program = _program(spec, xs.shape[1:], data.num_classes, scale)
         state = program.init(k_init)
         chunks = []
         for c in range(checkpoints):
@@ -317,7 +329,7 @@ def _fit_deep(
         else:
             note = "no candidate had a finite score; the last checkpoint was kept"
     params, probs, chunks, scale = kept[chosen]
-    program = _program(spec, xs.shape[1], data.num_classes, scale)
+    program = _program(spec, xs.shape[1:], data.num_classes, scale)
     merged = {k: np.concatenate([c[k] for c in chunks]) for k in chunks[0]}
     features = None
     if want_features:
@@ -395,7 +407,7 @@ def _fit_deep_seeds(
     xs, ys, xt = data.source_features, data.source_labels, data.target_features
     padded = Batch(_pad(xs), _pad(ys), _pad(xt))
     counts = (jnp.int32(len(xs)), jnp.int32(len(xt)))
-    program = _program(spec, xs.shape[1], data.num_classes, 1.0)
+    program = _program(spec, xs.shape[1:], data.num_classes, 1.0)
     run = program.train_seeds(spec.train.steps)
     params, metrics, probs = run(jnp.asarray(seeds, dtype=jnp.int32), padded, counts)
     metrics = jax.tree.map(np.asarray, metrics)

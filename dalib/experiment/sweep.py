@@ -369,7 +369,9 @@ def run_protocol(
     selected = protocol.select_tasks(list(config.tasks))
     codes = protocol.codes if protocol.kind == "loso" else _codes(selected)
     out = Path(out)
-    tables = load_protocol_tables(protocol, corpora, codes, out / "features")
+    tables = load_protocol_tables(
+        protocol, corpora, codes, out / "features", input=specs[0].data.input
+    )
     _check_groups(specs, tables)
     prints = {code: table_fingerprint(table) for code, table in tables.items()}
     if protocol.kind == "loso":
@@ -423,7 +425,7 @@ def run_protocol(
     missing = len(jobs) - len(records)
     note = (
         _selection_note(specs)
-        + f" Corpora: {corpora.label} ({corpora.feature_set}). {protocol.convention}"
+        + f" Corpora: {corpora.label} ({_input_label(specs[0], corpora)}). {protocol.convention}"
     )
     result_tables: dict[str, ResultsTable] = {}
     if protocol.kind == "loso":
@@ -458,6 +460,18 @@ def run_protocol(
             note=note,
         )
     return SweepResult(records, failures, skipped, ran, result_tables, missing)
+
+
+def _input_label(spec: RunSpec, corpora: CorporaSpec) -> str:
+    if spec.data.input == "features":
+        return corpora.feature_set
+    from dalib.features import LOGMEL_DEFAULTS, SEGMENT_DEFAULTS
+
+    return (
+        f"log-mel segments: {SEGMENT_DEFAULTS['num_segments']} x "
+        f"{SEGMENT_DEFAULTS['segment_frames']} frames x {LOGMEL_DEFAULTS['n_mels']} mels per "
+        "utterance"
+    )
 
 
 def _codes(tasks) -> list[str]:
