@@ -292,7 +292,7 @@ def test_a_tiny_logmel_task_runs_end_to_end(logmel_pair, tmp_path, method):
     source, target = logmel_pair
     spec = RunSpec.from_config(_config(method))
     task = prepare_task(source, target, name="s->t", normalize="pooled", target_rows="shared")
-    record = run_one(spec, task, 0, tmp_path / method)
+    record = run_one(spec, task, 0, tmp_path / method, save_model=True)
     assert 0.0 <= record["uar"] <= 1.0 and record["num_target_adapted"] == len(target.labels)
     rows = (tmp_path / method / "predictions.csv").read_text().strip().splitlines()
     assert len(rows) == 1 + len(target.labels)  # one prediction per utterance
@@ -301,6 +301,13 @@ def test_a_tiny_logmel_task_runs_end_to_end(logmel_pair, tmp_path, method):
     assert config["model"]["encoder"] == ("cnn" if method == "ida" else "transformer")
     history = (tmp_path / method / "history.csv").read_text().splitlines()
     assert len(history) == 1 + spec.train.steps
+    from dalib.experiment import predict  # the saved model predicts the same rows the same way
+
+    saved = predict(tmp_path / method, target)
+    run_probs = np.loadtxt(
+        tmp_path / method / "predictions.csv", delimiter=",", skiprows=1, usecols=(3, 4, 5)
+    )
+    np.testing.assert_allclose(saved.probs, run_probs, atol=1e-5)
 
 
 def test_the_protocol_reads_logmel_tables_from_corpus_audio(tmp_path, monkeypatch):
