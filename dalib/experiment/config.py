@@ -48,8 +48,16 @@ def default_config() -> ml_collections.ConfigDict:
       * ``seeds`` / ``first_seed``: seeds ``first_seed .. first_seed + seeds - 1``.
       * ``data``: ``normalize`` (:data:`NORMALIZE`), ``target_rows``
         (:data:`TARGET_ROWS`), ``classes`` (restrict to these class names;
-        empty: the classes both tables share).
-      * ``model``: the MLP encoder of the deep methods (``hidden``, ``dropout``).
+        empty: the classes both tables share), ``input`` (``features``: the
+        feature table; ``logmel``: log-mel segments per utterance, SER protocols
+        and deep methods only; see :mod:`dalib.experiment.encoders`).
+      * ``model``: the encoder of the deep methods: ``encoder`` (``auto``: the
+        MLP on feature vectors and, on log-mel input, the CNN, or the
+        Transformer for ``mi_decomposition``; or ``mlp``, ``cnn``,
+        ``transformer``), ``hidden`` (the MLP's layers; the last is every
+        encoder's output size), ``dropout``, ``channels`` (the CNN's blocks),
+        ``heads`` and ``layers`` (the Transformer's), ``downsample`` (average
+        each ``k x k`` block of a log-mel segment first).
       * ``train``: fixed budget of the deep methods (``steps``, ``batch_size``,
         ``recipe``: ``"method"`` (each method's training recipe, see
         :mod:`dalib.experiment.recipes`) or a recipe name forced on every method,
@@ -80,8 +88,20 @@ def default_config() -> ml_collections.ConfigDict:
     c.save_model = True  # deep runs save their model (dalib predict)
     c.seeds = 3
     c.first_seed = 0
-    c.data = ml_collections.ConfigDict({"normalize": "pooled", "target_rows": "all", "classes": ()})
-    c.model = ml_collections.ConfigDict({"hidden": (256, 128), "dropout": 0.1})
+    c.data = ml_collections.ConfigDict(
+        {"normalize": "pooled", "target_rows": "all", "classes": (), "input": "features"}
+    )
+    c.model = ml_collections.ConfigDict(
+        {
+            "hidden": (256, 128),
+            "dropout": 0.1,
+            "encoder": "auto",
+            "channels": (16, 32, 64),
+            "heads": 4,
+            "layers": 2,
+            "downsample": 1,
+        }
+    )
     c.train = ml_collections.ConfigDict(
         {
             "steps": 1000,

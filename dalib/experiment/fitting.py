@@ -73,9 +73,17 @@ def _pad(x: np.ndarray) -> np.ndarray:
 
 
 def build_trainer(
-    spec: RunSpec, in_features: int, num_classes: int, weight_scale: float = 1.0, groups=None
+    spec: RunSpec,
+    in_features: int | tuple[int, ...],
+    num_classes: int,
+    weight_scale: float = 1.0,
+    groups=None,
 ):
-    """The :class:`dalib.train.Trainer` of a deep method (encoder, classifier, terms, optimizer)."""
+    """The :class:`dalib.train.Trainer` of a deep method (encoder, classifier, terms, optimizer).
+
+    ``in_features`` is the size of a feature row, or the shape of one input row
+    (``(segments, frames, mels)`` for log-mel input).
+    """
     return _program(spec, in_features, num_classes, weight_scale, groups).trainer
 
 
@@ -83,13 +91,19 @@ class _Program:
     """A deep method's trainer and its jitted functions, shared by every task and seed."""
 
     def __init__(
-        self, spec: RunSpec, in_features: int, num_classes: int, weight_scale: float, groups=None
+        self,
+        spec: RunSpec,
+        in_shape: tuple[int, ...],
+        num_classes: int,
+        weight_scale: float,
+        groups=None,
     ):
         from dalib import train as T
-        from dalib.nn import MLPEncoder
+        from dalib.experiment.encoders import _encoder
 
         self.entry = spec.entry
         hidden, dropout = spec.model.hidden, spec.model.dropout
+        in_features = int(in_shape[0]) if len(in_shape) == 1 else 0  # feature rows only
         t = spec.train
         recipe = t.recipe  # dalib.experiment.recipes: optimiser, schedule, warm-up, steps
         weight, reversal = recipe.schedules(
@@ -106,13 +120,13 @@ class _Program:
         )
         b = t.batch_size
         example = T.Batch(
-            jnp.zeros((b, in_features), jnp.float32),
+            jnp.zeros((b, *in_shape), jnp.float32),
             jnp.zeros((b,), jnp.int32),
-            jnp.zeros((b, in_features), jnp.float32),
+            jnp.zeros((b, *in_shape), jnp.float32),
         )
+        encoder = getattr(parts, "encoder", None)  # a method's own encoder wins
         self.trainer = trainer = T.make_trainer(
-            encoder=parts.encoder
-            or T.from_nnx(lambda rngs: MLPEncoder(in_features, hidden, dropout=dropout, rngs=rngs)),
+            encoder=encoder if encoder is not None else _encoder(spec, in_shape),
             classifier=classifier,
             optimizer=recipe.make_optimizer(t.learning_rate, t.weight_decay, t.steps),
             terms=parts.terms,
@@ -159,9 +173,16 @@ _PROGRAMS: dict[tuple, _Program] = {}
 
 
 def _program(
-    spec: RunSpec, in_features: int, num_classes: int, weight_scale: float, groups=None
+    spec: RunSpec,
+    in_features: int | tuple[int, ...],
+    num_classes: int,
+    weight_scale: float,
+    groups=None,
 ) -> _Program:
     groups = np.asarray(groups) if (groups is not None and spec.entry.needs_groups) else None
+    if isinstance(in_features, int | np.integer):
+        in_features = (int(in_features),)
+    in_features = tuple(int(s) for s in in_features)
     key = (
         None if groups is None else groups.tobytes(),
         spec.method,
@@ -284,7 +305,7 @@ def _fit_deep(
     candidates: list[dict[str, Any]] = []
     kept: list[tuple] = []
     for scale in grid:
-        program = _program(spec, xs.shape[1], data.num_classes, scale, data.groups)
+        program = _program(spec, xs.shape[1:], data.num_classes, scale, data.groups)
         state = program.init(k_init)
         chunks = []
         for c in range(checkpoints):
@@ -326,7 +347,7 @@ def _fit_deep(
         else:
             note = "no candidate had a finite score; the last checkpoint was kept"
     params, probs, chunks, scale = kept[chosen]
-    program = _program(spec, xs.shape[1], data.num_classes, scale, data.groups)
+    program = _program(spec, xs.shape[1:], data.num_classes, scale, data.groups)
     merged = {k: np.concatenate([c[k] for c in chunks]) for k in chunks[0]}
     history = _history(merged, spec.train.log_every)
     ends, diagnostics = _diagnose(program, params, data, probs, history, seed)
@@ -418,7 +439,7 @@ def _fit_deep_seeds(
     xs, ys, xt = data.source_features, data.source_labels, data.target_features
     padded = Batch(_pad(xs), _pad(ys), _pad(xt))
     counts = (jnp.int32(len(xs)), jnp.int32(len(xt)))
-    program = _program(spec, xs.shape[1], data.num_classes, 1.0, data.groups)
+    program = _program(spec, xs.shape[1:], data.num_classes, 1.0, data.groups)
     run = program.train_seeds(spec.train.steps)
     params, metrics, probs = run(jnp.asarray(seeds, dtype=jnp.int32), padded, counts)
     metrics = jax.tree.map(np.asarray, metrics)

@@ -53,6 +53,7 @@ def save_model(run_dir: str | Path, spec: RunSpec, task: Any, fitted: Any) -> Pa
         "config": spec.config,
         "classes": list(task.classes),
         "in_features": int(task.adapt.source_features.shape[1]),
+        "input_shape": [int(v) for v in task.adapt.source_features.shape[1:]],
         "weight_scale": float(fitted.weight_scale),
         "transform": transform,
     }
@@ -86,6 +87,16 @@ def _normalise(table: Any, info: dict, stats: dict) -> np.ndarray:
     x = np.asarray(table.features, dtype=np.float32)
     if mode == "none":
         return x
+    if x.ndim > 2:  # log-mel segments: per mel band, as in training (dalib.experiment.task)
+        per_row = int(np.prod(x.shape[1:-1]))
+        flat = x.reshape(-1, x.shape[-1])
+        ids = {k: getattr(table, k) for k in ("speakers", "subjects")}
+        rows = dataclasses.replace(
+            table,
+            features=flat,
+            **{k: None if v is None else np.repeat(v, per_row) for k, v in ids.items()},
+        )
+        return _normalise(rows, info, stats).reshape(x.shape)
     if mode == "speaker":
         ids = table.speakers if table.speakers is not None else table.subjects
         if ids is None:
@@ -130,15 +141,16 @@ def predict(run_dir: str | os.PathLike, table: Any) -> Prediction:
     info = json.loads((path / "model.json").read_text(encoding="utf-8"))
     with np.load(path / "normalizer.npz") as f:
         stats = {k: f[k] for k in f.files}
-    d = int(info["in_features"])
-    if table.features.shape[1] != d:
+    shape = tuple(info.get("input_shape", [info["in_features"]]))
+    if tuple(table.features.shape[1:]) != shape:
+        d, got = (s[0] if len(s) == 1 else s for s in (shape, tuple(table.features.shape[1:])))
         raise ValueError(
             f"the model was trained on {d} features per row, the table has "
-            f"{table.features.shape[1]}; extract its features with the same feature set"
+            f"{got}; extract its features with the same feature set"
         )
     spec = RunSpec.from_config(info["config"])
     classes = tuple(info["classes"])
-    program = _program(spec, d, len(classes), float(info["weight_scale"]), info.get("groups"))
+    program = _program(spec, shape, len(classes), float(info["weight_scale"]), info.get("groups"))
     abstract = jax.eval_shape(program.init, jax.random.key(0)).params
     with ocp.StandardCheckpointer() as ckpt:
         params = ckpt.restore((path / "params").resolve(), abstract)

@@ -210,6 +210,8 @@ def load_protocol_tables(
     corpora: CorporaSpec,
     codes: Sequence[str],
     cache: str | Path,
+    *,
+    input: str = "features",
 ) -> dict[str, Any]:
     """The feature tables of the domains ``codes``, keyed by code.
 
@@ -218,12 +220,20 @@ def load_protocol_tables(
       corpora: where the tables come from.
       codes: the domain codes needed (those of the selected tasks).
       cache: a folder for features extracted from ``--root`` corpora.
+      input: ``data.input``: ``"features"``, or ``"logmel"`` for log-mel segment
+        tables ``[N, segments, frames, mels]`` of speech corpora
+        (:func:`dalib.experiment.inputs.load_logmel_tables`).
 
     Raises:
       FileNotFoundError: a missing root folder or table file.
       ValueError: a needed domain without a table.
     """
     from dalib.data import corpus_to_table, load_table
+
+    if input == "logmel":
+        from dalib.experiment.inputs import load_logmel_tables
+
+        return load_logmel_tables(protocol, corpora, list(codes))
 
     if corpora.kind == "tables":
         missing = [c for c in codes if c not in corpora.tables]

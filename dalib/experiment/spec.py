@@ -20,6 +20,7 @@ import ml_collections
 
 from dalib import _checks
 from dalib.experiment import recipes, registry
+from dalib.experiment.encoders import check_encoder_sizes, resolve_encoder
 
 __all__ = [
     "NORMALIZE",
@@ -73,12 +74,18 @@ class DataSpec:
     normalize: str
     target_rows: str
     classes: tuple[str, ...]
+    input: str = "features"  # or "logmel" (dalib.experiment.encoders)
 
 
 @dataclasses.dataclass(frozen=True)
 class ModelSpec:
     hidden: tuple[int, ...]
     dropout: float
+    encoder: str = "mlp"  # resolved: mlp, cnn or transformer (dalib.experiment.encoders)
+    channels: tuple[int, ...] = (16, 32, 64)  # the CNN's blocks
+    heads: int = 4  # the Transformer's heads and blocks
+    layers: int = 2
+    downsample: int = 1  # average k x k (frames, mels) blocks before the log-mel encoder
 
 
 @dataclasses.dataclass(frozen=True)
@@ -163,12 +170,21 @@ class RunSpec:
             normalize=method.normalize or normalize,
             target_rows=_checks.check_choice(d["target_rows"], _c("data.target_rows"), TARGET_ROWS),
             classes=tuple(str(x) for x in d["classes"]),
+            input=d.get("input", "features"),
         )
         hidden = tuple(m["hidden"])
         if not hidden or any(not isinstance(h, int) or h < 2 for h in hidden):
             raise ValueError(f"config model.hidden must be layer sizes >= 2, got {hidden!r}.")
+        encoder = resolve_encoder(method, data.input, m.get("encoder", "auto"))
+        keys = ("channels", "heads", "layers", "downsample")
+        sizes = {k: m.get(k, getattr(ModelSpec, k)) for k in keys}
+        sizes["channels"] = tuple(sizes["channels"])
+        check_encoder_sizes(encoder, hidden, **sizes)
         model = ModelSpec(
-            hidden, _checks.check_number(m["dropout"], _c("model.dropout"), low=0.0, high=0.95)
+            hidden,
+            _checks.check_number(m["dropout"], _c("model.dropout"), low=0.0, high=0.95),
+            encoder,
+            **sizes,
         )
         pos = _checks.check_positive_int
         recipe = _recipe(method, t.get("recipe", "method"))
@@ -214,7 +230,13 @@ class RunSpec:
         options = registry.resolve_options(method.name, c.get("options") or {})
         resolved = {
             **c,
-            "data": {**d, "normalize": data.normalize, "classes": data.classes},
+            "data": {
+                **d,
+                "normalize": data.normalize,
+                "classes": data.classes,
+                "input": data.input,
+            },
+            "model": {**m, "encoder": encoder, **sizes},
             "train": _resolved_train(t, method, train),
             "selection": {**s, "grid": grid},
             "options": options,
@@ -244,7 +266,7 @@ class RunSpec:
     def hash(self) -> str:
         """A short hash of everything that changes a run's results (its identity on resume)."""
         data = {k: v for k, v in self.config.items() if k not in _NOT_IN_HASH}
-        text = json.dumps(data, sort_keys=True, default=list)
+        text = json.dumps(_without_idle_defaults(data), sort_keys=True, default=list)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
     @property
@@ -295,6 +317,20 @@ def _recipe(method: registry.Method, name: Any) -> recipes.Recipe:
             f"got {method.name!r}; use train.recipe='method'."
         )
     return recipe
+def _without_idle_defaults(config: dict[str, Any]) -> dict[str, Any]:
+    """``config`` less the input and encoder fields that do not change a run.
+
+    Feature-vector input and its MLP leave ``data.input``, ``model.encoder`` and
+    the CNN/Transformer sizes unused, so runs made before these fields existed
+    keep their identity.
+    """
+    data, model = dict(config.get("data", {})), dict(config.get("model", {}))
+    if data.get("input", "features") == "features":
+        data.pop("input", None)
+    if model.get("encoder", "mlp") == "mlp":
+        for key in ("encoder", "channels", "heads", "layers", "downsample"):
+            model.pop(key, None)
+    return {**config, "data": data, "model": model}
 
 
 def describe_selection(criterion: str) -> str:

@@ -413,7 +413,9 @@ def run_protocol(
     codes = protocol.codes if protocol.kind == "loso" else _codes(selected)
     shared = shard is not None or tables_only  # other processes may be at work in `out`
     with _folder_lock(out) if shared else contextlib.nullcontext():
-        tables = load_protocol_tables(protocol, corpora, codes, out / "features")
+        tables = load_protocol_tables(
+            protocol, corpora, codes, out / "features", input=specs[0].data.input
+        )
     _check_groups(specs, tables)
     prints = {code: table_fingerprint(table) for code, table in tables.items()}
     if protocol.kind == "loso":
@@ -488,7 +490,7 @@ def run_protocol(
     everything = sorted(everything, key=lambda r: order[(r["method"], r["task"], r["seed"])])
     note = (
         _selection_note(specs)
-        + f" Corpora: {corpora.label} ({corpora.feature_set}). {protocol.convention}"
+        + f" Corpora: {corpora.label} ({_input_label(specs[0], corpora)}). {protocol.convention}"
     )
     result_tables: dict[str, ResultsTable] = {}
     if shard is not None and absent:
@@ -527,6 +529,18 @@ def run_protocol(
     incomplete = [str(j.path.relative_to(out)) for j in absent]
     return SweepResult(
         records, failures, skipped, ran, result_tables, missing, incomplete, len(jobs)
+    )
+
+
+def _input_label(spec: RunSpec, corpora: CorporaSpec) -> str:
+    if spec.data.input == "features":
+        return corpora.feature_set
+    from dalib.features import LOGMEL_DEFAULTS, SEGMENT_DEFAULTS
+
+    return (
+        f"log-mel segments: {SEGMENT_DEFAULTS['num_segments']} x "
+        f"{SEGMENT_DEFAULTS['segment_frames']} frames x {LOGMEL_DEFAULTS['n_mels']} mels per "
+        "utterance"
     )
 
 

@@ -32,9 +32,11 @@ class AdaptData:
     Attributes:
       name: the task's name (``"B->E"``).
       classes: the class names, in label-index order.
-      source_features: ``[n, D]`` float32, normalised.
+      source_features: ``[n, D]`` float32, normalised (``[n, segments, frames,
+        mels]`` for log-mel input, normalised per mel band).
       source_labels: ``[n]`` int32 indices into ``classes``.
-      target_features: ``[m, D]`` float32, normalised: every target row adapted to.
+      target_features: ``[m, D]`` (or ``[m, segments, frames, mels]``) float32,
+        normalised: every target row adapted to.
       groups: ``[D]`` int feature group (face region, LLD group) of each column, or ``None``.
     """
 
@@ -118,9 +120,20 @@ def _normalize(
     ids: tuple[np.ndarray | None, np.ndarray | None],
     mode: str,
 ) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
-    """Label-free z-normalisation of both domains, and the target side's map."""
+    """Label-free z-normalisation of both domains, and the target side's map.
+
+    Rows of rank > 1 (log-mel segments ``[segments, frames, mels]``) are
+    normalised per entry of their last axis (per mel band), with statistics
+    over every frame of every segment of the rows concerned.
+    """
     from dalib.features import Normalizer, zscore
 
+    if xs.ndim > 2:
+        per_row = int(np.prod(xs.shape[1:-1]))
+        flat = [x.reshape(-1, x.shape[-1]) for x in (xs, xt)]
+        rows = tuple(None if g is None else np.repeat(np.asarray(g), per_row) for g in ids)
+        zs, zt, transform = _normalize(flat[0], flat[1], rows, mode)
+        return zs.reshape(xs.shape), zt.reshape(xt.shape), transform
     if mode == "none":
         return xs, xt, {"mode": "none"}
     if mode == "speaker":
@@ -185,8 +198,9 @@ def prepare_task(
         two shared classes, a class of ``classes`` missing from a table, or no
         target row to adapt to.
     """
-    ds, dt = source.features.shape[1], target.features.shape[1]
+    ds, dt = source.features.shape[1:], target.features.shape[1:]
     if ds != dt:
+        ds, dt = (s[0] if len(s) == 1 else s for s in (ds, dt))
         raise ValueError(
             f"the source table has {ds} features per row and the target table has {dt}; "
             "both must come from the same feature set (e.g. both IS09, 384 features) — "

@@ -104,6 +104,7 @@ CHANGES_RESULTS = [
     ("data__normalize", "domain"),
     ("data__target_rows", "shared"),
     ("data__classes", ("angry", "sad")),
+    ("data__input", "logmel"),
     ("model__hidden", (16,)),
     ("model__dropout", 0.2),
     ("train__steps", 999),
@@ -129,6 +130,15 @@ DOES_NOT = [
     ("plots__tsne_seeds", 0),
     ("plots__tsne_max_points", 100),
 ]
+# The encoder fields change a run on log-mel input; on feature vectors (the
+# MLP) they are idle and leave the identity of runs made before they existed.
+ENCODER_FIELDS = [
+    ("model__encoder", "transformer"),
+    ("model__channels", (8, 16)),
+    ("model__heads", 2),
+    ("model__layers", 1),
+    ("model__downsample", 2),
+]
 
 
 def test_the_field_lists_cover_every_field_of_a_run_config():
@@ -139,7 +149,7 @@ def test_the_field_lists_cover_every_field_of_a_run_config():
             elif k != "options":
                 yield f"{prefix}{k}"
 
-    listed = {k for k, _ in CHANGES_RESULTS + DOES_NOT}
+    listed = {k for k, _ in CHANGES_RESULTS + DOES_NOT + ENCODER_FIELDS}
     assert set(leaves(default_config().to_dict())) == listed
 
 
@@ -153,6 +163,26 @@ def test_config_hash_changes_with_every_field_that_changes_results(key, value):
 @pytest.mark.parametrize("key,value", DOES_NOT)
 def test_config_hash_ignores_seeds_plots_and_save_model(key, value):
     assert config_hash(_config(**{key: value})) == config_hash(_config())
+
+
+@pytest.mark.parametrize("key,value", ENCODER_FIELDS)
+def test_config_hash_sees_the_encoder_fields_on_logmel_input(key, value):
+    base = {"data__input": "logmel", "model__encoder": "cnn"}
+    assert config_hash(_config(**{**base, key: value})) != config_hash(_config(**base))
+
+
+@pytest.mark.parametrize("key,value", [*ENCODER_FIELDS[1:], ("model__encoder", "mlp")])
+def test_config_hash_ignores_idle_encoder_fields_on_feature_vectors(key, value):
+    assert config_hash(_config(**{key: value})) == config_hash(_config())
+
+
+def test_config_hash_of_a_config_without_the_input_fields_is_unchanged():
+    old = _config().to_dict()  # a config.json written before data.input / model.encoder
+    del old["data"]["input"]
+    for key in ("encoder", "channels", "heads", "layers", "downsample"):
+        del old["model"][key]
+    assert RunSpec.from_config(old).hash == config_hash(_config())
+    assert RunSpec.from_config(old).model.encoder == "mlp"
 
 
 def test_config_hash_sees_the_defaults_filled_in():
