@@ -251,9 +251,10 @@ def deep_diagnostics(
       target_inputs: ``[m, D]``.
 
     Returns:
-      ``{"uses_target_labels": False, "target_entropy", "a_distance",
-      "adversarial", "settled", "warnings"}``; ``settled`` is ``None`` when the
-      method plays no adversarial game.
+      A dict with the keys ``uses_target_labels`` (always ``False``),
+      ``target_entropy``, ``a_distance``, ``adversarial``, ``settled`` and
+      ``warnings``; ``settled`` is ``None`` when the method plays no
+      adversarial game.
     """
     import jax
 
