@@ -247,7 +247,8 @@ def deep_diagnostics(
       adversarial_keys: the domain-accuracy entries to check
         (:func:`adversarial_accuracy_keys`).
       seed: seeds the A-distance split.
-      source_inputs: ``[n, D]`` input features, for the reference A-distance.
+      source_inputs: ``[n, D]`` input features, for the reference A-distance
+        (inputs of higher rank, e.g. log-mel segments, give ``None`` there).
       target_inputs: ``[m, D]``.
 
     Returns:
@@ -268,7 +269,9 @@ def deep_diagnostics(
 
     distances: dict[str, Any] = {"features": a_distance(source_features, target_features)}
     if source_inputs is not None and target_inputs is not None:
-        distances["inputs"] = a_distance(source_inputs, target_inputs)
+        # feature rows only: log-mel segment tensors ([n, segments, frames, mels]) get None
+        flat = np.ndim(source_inputs) == 2 and np.ndim(target_inputs) == 2
+        distances["inputs"] = a_distance(source_inputs, target_inputs) if flat else None
     distances["method"] = (
         "proxy A-distance 2(1 - 2 err), ridge classifier, half of each domain to train, "
         "the other half to test, split seeded by the run's seed"
