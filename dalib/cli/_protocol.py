@@ -125,8 +125,9 @@ def _add_split_options(p) -> None:
         default="auto",
         metavar="K|auto",
         help="run the sweep in K local worker processes, one per core, each with one thread "
-        "(same results; on a CPU, faster than one process using every core); default auto: "
-        "one per usable core on a CPU, 1 on a GPU/TPU; 1: everything in this process",
+        "(results equal to float round-off, mostly to the bit; on a CPU, faster than one "
+        "process using every core); default auto: one per usable core on a CPU, 1 on a "
+        "GPU/TPU; 1: everything in this process",
     )
 
 

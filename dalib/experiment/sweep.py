@@ -367,7 +367,8 @@ def run_protocol(
       tables_only: tabulate the runs in ``out`` without training.
       workers: ``k > 1`` runs the pending runs as ``k`` shards in local worker
         processes, one per core, single-threaded (:mod:`dalib.experiment.workers`;
-        same results, faster on a CPU), then finishes here whatever they left;
+        results equal to float round-off, faster on a CPU), then finishes here
+        whatever they left;
         ``"auto"``: one per usable core on a CPU backend, 1 on a GPU/TPU. Methods
         registered at run time need ``worker_setup``, else the sweep stays in
         this process.
