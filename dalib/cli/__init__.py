@@ -37,6 +37,9 @@ from dalib.cli._common import EXIT_BAD_INPUT, CommandError
 __all__ = ["main"]
 
 _SUBCOMMANDS = (_synth, _features, _import_mat, _run, _predict, _protocol, _methods)
+# Commands that compile training or prediction programs: they use JAX's
+# persistent compilation cache (dalib.train.enable_compilation_cache).
+_COMPILING = frozenset({"run", "predict", "protocol"})
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -59,9 +62,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Runs the ``dalib`` command line; returns the exit status (see the module docstring).
 
     Set ``DALIB_DEBUG=1`` to get Python tracebacks instead of one-line errors.
+    ``run``, ``predict`` and ``protocol`` keep compiled programs in JAX's
+    persistent compilation cache (:func:`dalib.train.enable_compilation_cache`;
+    ``$DALIB_JAX_CACHE`` names the folder, ``DALIB_JAX_CACHE=off`` switches it off).
     """
     args = _parser().parse_args(argv)
     try:
+        if args.command in _COMPILING:
+            from dalib.train import enable_compilation_cache
+
+            enable_compilation_cache()  # $DALIB_JAX_CACHE=off switches it off
         return args.handler(args)
     except KeyboardInterrupt:
         print(

@@ -125,6 +125,8 @@ def run_workers(
     env = single_thread_env()
     if jax.config.read("jax_enable_x64"):  # the workers compute in this process's precision
         env["JAX_ENABLE_X64"] = "1"
+    # The workers share this process's persistent compilation cache, or none.
+    env["DALIB_JAX_CACHE"] = jax.config.jax_compilation_cache_dir or "off"
     from dalib.experiment.protocols import get_protocol
 
     protocol = get_protocol(config.get("protocol", "ser"))  # a protocol registered at run time
@@ -175,6 +177,9 @@ def _main(argv: Sequence[str] | None = None) -> int:
         os.sched_setaffinity(0, {args.core})
     from dalib.experiment import load_config_file, run_protocol
     from dalib.experiment.protocols import PROTOCOLS, register_protocol
+    from dalib.train import enable_compilation_cache
+
+    enable_compilation_cache()  # the parent's folder, or off (run_workers sets $DALIB_JAX_CACHE)
 
     for path in args.setup:
         load_config_file(path)  # for its side effects: methods it registers

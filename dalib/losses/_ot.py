@@ -7,30 +7,48 @@ divergence by :func:`ott.tools.sinkhorn_divergence.sinkhorn_divergence`.
 Sinkhorn stops when the marginal error falls below ``threshold`` (ott's
 default 1e-3) or after ``max_iterations``; values and gradients are accurate to
 about that tolerance. Lower it for tests and evaluation.
+
+ott-jax is imported on first use (it takes about 1.4 s to import), so that
+``import dalib.losses`` and ``import dalib.train`` stay quick for the methods
+that do not transport.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+import functools
+import types
+from typing import TYPE_CHECKING, Any
 
 import jax
 import jax.numpy as jnp
 from jax.typing import ArrayLike
-from ott.geometry import costs, geometry, pointcloud
-from ott.solvers import linear
-from ott.tools import sinkhorn_divergence as _sinkhorn_divergence
 
 from dalib import _checks
 from dalib.kernels import pairwise_sq_dists
 
+if TYPE_CHECKING:
+    from ott.geometry import costs
+
 __all__ = ["OTDiagnostics", "jdot", "jdot_cost", "sinkhorn_divergence"]
 
-_COSTS = {
-    "sqeuclidean": costs.SqEuclidean,
-    "euclidean": costs.Euclidean,
-    "cosine": costs.Cosine,
-}
+_COST_NAMES = {"sqeuclidean": "SqEuclidean", "euclidean": "Euclidean", "cosine": "Cosine"}
+
+
+@functools.cache
+def _ott() -> types.SimpleNamespace:
+    """The ott-jax modules used here, imported once, on first use."""
+    from ott.geometry import costs, geometry, pointcloud
+    from ott.solvers import linear
+    from ott.tools import sinkhorn_divergence
+
+    return types.SimpleNamespace(
+        costs=costs,
+        geometry=geometry,
+        pointcloud=pointcloud,
+        linear=linear,
+        sinkhorn_divergence=sinkhorn_divergence,
+    )
 
 
 @jax.tree_util.register_dataclass
@@ -50,14 +68,15 @@ class OTDiagnostics:
 
 
 def _cost_fn(cost: str | costs.CostFn) -> costs.CostFn:
-    if isinstance(cost, costs.CostFn):
+    ott_costs = _ott().costs
+    if isinstance(cost, ott_costs.CostFn):
         return cost
-    if cost not in _COSTS:
+    if cost not in _COST_NAMES:
         raise ValueError(
-            f"`cost` must be one of {tuple(_COSTS)} or an `ott.geometry.costs.CostFn`, "
+            f"`cost` must be one of {tuple(_COST_NAMES)} or an `ott.geometry.costs.CostFn`, "
             f"got {cost!r}."
         )
-    return _COSTS[cost]()
+    return getattr(ott_costs, _COST_NAMES[cost])()
 
 
 def _check_epsilon(epsilon: float | None) -> None:
@@ -145,8 +164,9 @@ def sinkhorn_divergence(
     _check_epsilon(epsilon)
     a = _marginal(source_weights, s, "source_weights", "source")
     b = _marginal(target_weights, t, "target_weights", "target")
-    div, out = _sinkhorn_divergence.sinkhorn_divergence(
-        pointcloud.PointCloud,
+    ott = _ott()
+    div, out = ott.sinkhorn_divergence.sinkhorn_divergence(
+        ott.pointcloud.PointCloud,
         s,
         t,
         cost_fn=_cost_fn(cost),
@@ -319,5 +339,6 @@ def jdot(
 def _entropic_plan(
     cost: jax.Array, epsilon: float | None, threshold: float, max_iterations: int
 ) -> Any:
-    geom = geometry.Geometry(cost_matrix=cost, epsilon=epsilon)
-    return linear.solve(geom, threshold=threshold, max_iterations=max_iterations)
+    ott = _ott()
+    geom = ott.geometry.Geometry(cost_matrix=cost, epsilon=epsilon)
+    return ott.linear.solve(geom, threshold=threshold, max_iterations=max_iterations)

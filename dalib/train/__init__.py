@@ -13,6 +13,7 @@
 """
 
 from dalib.train._batch import Batch, check_batch, sample_batch
+from dalib.train._compile_cache import compilation_cache_dir, enable_compilation_cache
 from dalib.train._evaluate import Evaluation, evaluate, predict
 from dalib.train._loop import DivergenceError, check_divergence, fit, restore, run_steps, train
 from dalib.train._more_terms import (
@@ -86,8 +87,10 @@ __all__ = [
     "as_network",
     "check_batch",
     "check_divergence",
+    "compilation_cache_dir",
     "data_mesh",
     "data_parallel",
+    "enable_compilation_cache",
     "evaluate",
     "fit",
     "from_function",

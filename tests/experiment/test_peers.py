@@ -31,12 +31,12 @@ def test_unknown_case_is_refused():
         peers.main(["--cases", "mmd-1x1"])
 
 
-@pytest.mark.slow  # spawns worker processes (about 15 s idle, 35 s under load)
+@pytest.mark.slow  # spawns worker processes (about 20 s idle, 45 s under load)
 def test_quick_dalib_run_writes_table_and_json(tmp_path, capsys):
     out = tmp_path / "peers.json"
     peers.main(
-        ["--quick", "--frameworks", "dalib", "--cases", "mmd-512x256,dan", "--steps", "5",
-         "--reps", "1", "--json", str(out)]
+        ["--quick", "--frameworks", "dalib,dalib-cached", "--cases", "mmd-512x256,dan",
+         "--steps", "5", "--reps", "1", "--json", str(out)]
     )  # fmt: skip
     text = capsys.readouterr().out
     result = json.loads(out.read_text())
@@ -47,6 +47,8 @@ def test_quick_dalib_run_writes_table_and_json(tmp_path, capsys):
     assert math.isfinite(row["value"])
     dan = result["train"]["dan"]["dalib"]
     assert dan["compile"] > 0 and dan["end_to_end"]["median"] > dan["steady"]["median"]
+    cached = result["train"]["dan"]["dalib-cached"]
+    assert 0 < cached["compile"] < dan["compile"]  # loaded from the cache, not compiled
     assert len(result["load_before"]) == 3 and len(result["load_after"]) == 3
     assert "| MK-MMD fwd+bwd |" in text and "x two-GEMM floor" in text and "| DAN | dalib |" in text
 
