@@ -93,6 +93,29 @@ class _Head(nnx.Module):
         return x
 
 
+class _ClassifierHead(nnx.Module):
+    """MCD's classifiers (TLlib ``mcd.ImageClassifierHead``; the paper's three FC layers).
+
+    ``Dropout -> [Linear -> LayerNorm -> ReLU -> Dropout]* -> Linear``, the last
+    hidden layer without the dropout after it, LayerNorm where the reference has
+    BatchNorm (no batch statistics in the functional step).
+    """
+
+    def __init__(self, d: int, hidden: tuple[int, ...], out: int, *, dropout, rngs: nnx.Rngs):
+        sizes = (d, *hidden)
+        self.linears = nnx.List([nnx.Linear(a, b, rngs=rngs) for a, b in itertools.pairwise(sizes)])
+        self.norms = nnx.List([nnx.LayerNorm(b, rngs=rngs) for b in hidden])
+        self.dropout = nnx.Dropout(dropout, rngs=rngs)
+        self.out = nnx.Linear(sizes[-1], out, rngs=rngs)
+
+    def __call__(self, x):
+        for i, (linear, norm) in enumerate(zip(self.linears, self.norms, strict=True)):
+            x = nnx.relu(norm(linear(self.dropout(x) if i == 0 else x)))
+            if i < len(self.linears) - 1:
+                x = self.dropout(x)
+        return self.out(x)
+
+
 class _NormDiscriminator(nnx.Module):
     """TLlib's ``DomainDiscriminator``: ``Linear -> LayerNorm -> ReLU (-> Dropout)`` per layer."""
 
@@ -242,16 +265,24 @@ _deep(
 
 
 def _mcd(ctx: DeepContext) -> DeepParts:
-    d, c = ctx.feature_dim, ctx.num_classes
-    network = from_nnx(lambda rngs: nnx.Linear(d, c, rngs=rngs))
-    return DeepParts((ClassifierDiscrepancy(weight=_w(ctx), network=network),))
+    o, d, c = ctx.options, ctx.feature_dim, ctx.num_classes
+    head, drop = tuple(o["head_hidden"]), o["head_dropout"]
+
+    def make_head():
+        if not head:  # two linear classifiers (before 2026-11-30): collapse, docs/experiments.md
+            return from_nnx(lambda rngs: nnx.Linear(d, c, rngs=rngs))
+        return from_nnx(lambda rngs: _ClassifierHead(d, head, c, dropout=drop, rngs=rngs))
+
+    # c1 (the trainer's classifier) and c2 (the term's network): the same MLP head.
+    term = ClassifierDiscrepancy(weight=_w(ctx), network=make_head())
+    return DeepParts((term,), classifier=make_head())
 
 
 _deep(
     "mcd",
     "MCD: maximum classifier discrepancy",
-    "Saito et al. 2018, CVPR",
-    {"weight": 1.0},
+    "Saito et al. 2018, CVPR; TLlib mcd.py (MLP heads, width of the bottleneck)",
+    {"weight": 1.0, "head_hidden": (128, 128), "head_dropout": 0.5},
     _mcd,
     recipe=recipes.MCD,
 )

@@ -46,7 +46,12 @@ BatchNorm). The DANN/CDAN discriminator is TLlib's ``DomainDiscriminator``
 (two hidden layers of 1024, each ``Linear -> LayerNorm -> ReLU``, LayerNorm
 again in place of BatchNorm); MDD's adversarial head and its main classifier
 are TLlib's heads ``Linear(width) -> ReLU -> Dropout(0.5) -> Linear(C)`` with
-the width of the bottleneck.
+the width of the bottleneck. MCD's two classifiers are TLlib's
+``ImageClassifierHead`` (the paper's three fully connected layers):
+``Dropout(0.5) -> Linear(128) -> LayerNorm -> ReLU -> Dropout(0.5) ->
+Linear(128) -> LayerNorm -> ReLU -> Linear(C)``, the bottleneck's width
+(option ``head_hidden``; ``()``, two linear classifiers, collapses onto one
+class: ``docs/experiments.md``).
 
 **Config** (``train.*``): ``train.recipe = "method"`` (default) uses each
 method's recipe; a recipe name (``"adamw"``, ``"adversarial"``, ``"mdd"``,

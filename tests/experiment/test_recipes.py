@@ -178,3 +178,69 @@ def test_house_recipe_runs_keep_their_identity_and_the_others_record_theirs():
     assert RunSpec.from_config(old).hash == spec.hash
     assert _spec("dann", "train.recipe=adamw").config["train"]["recipe"] == "adamw"
     assert _spec("dann").config["train"]["recipe"] == "adversarial"
+
+
+def _linear_layers(params) -> list[tuple[int, int]]:
+    """``(in, out)`` of every 2-D weight in a parameter tree, by a plain walk."""
+    return [tuple(leaf.shape) for leaf in jax.tree.leaves(params) if np.ndim(leaf) == 2]
+
+
+def test_mcd_classifiers_are_the_references_mlp_heads():
+    # Saito et al. (three FC layers) and TLlib's ImageClassifierHead: both classifiers are
+    # MLPs d -> h -> h -> C with dropout. Two linear classifiers (the pre-2026-11-30 build)
+    # cannot disagree beyond the source support, and the encoder parks the target there.
+    spec = _spec("mcd", "model.hidden=(8,)", "options.head_hidden=(6,5)")
+    trainer = build_trainer(spec, in_features=4, num_classes=3)
+    state = trainer.init(jax.random.key(0))
+    c1, c2 = state.params["classifier"], state.adversary_params["mcd"]
+    for head in (c1, c2):
+        assert sorted(_linear_layers(head)) == sorted([(8, 6), (6, 5), (5, 3)])
+    x = jnp.asarray(np.random.default_rng(0).normal(size=(16, 8)), jnp.float32)
+    net = trainer.terms[0].network
+    train = [net.apply(c2, x, train=True, rng=jax.random.key(k)) for k in range(2)]
+    assert float(jnp.abs(train[0] - train[1]).max()) > 1e-4  # dropout is on in training
+    assert jnp.allclose(net.apply(c2, x), net.apply(c2, x))  # and off in evaluation
+    default = build_trainer(_spec("mcd", "model.hidden=(8,)"), in_features=4, num_classes=3)
+    state = default.init(jax.random.key(0))
+    for head in (state.params["classifier"], state.adversary_params["mcd"]):
+        assert len(_linear_layers(head)) == 3  # three FC layers by default
+    linear = _spec("mcd", "model.hidden=(8,)", "options.head_hidden=()")
+    state = build_trainer(linear, in_features=4, num_classes=3).init(jax.random.key(0))
+    assert _linear_layers(state.adversary_params["mcd"]) == [(8, 3)]  # the old build on request
+
+
+def _far_shift(seed: int, dim: int = 20, classes: int = 4, n: int = 200):
+    """Four balanced Gaussian classes; the target moved far along one random direction."""
+    rng = np.random.default_rng(seed)
+    means = 1.2 * rng.normal(size=(classes, dim))
+    ys, yt = np.arange(n) % classes, rng.permutation(np.arange(n) % classes)
+    direction = rng.normal(size=dim)
+    direction *= 6.0 * np.sqrt(dim) / np.linalg.norm(direction)
+    xs = means[ys] + rng.normal(size=(n, dim))
+    xt = means[yt] + rng.normal(size=(n, dim)) + direction
+    pooled = np.concatenate([xs, xt])
+    mu, sd = pooled.mean(0), pooled.std(0)
+    return ((xs - mu) / sd).astype(np.float32), ys.astype(np.int32), ((xt - mu) / sd)
+
+
+@pytest.mark.slow
+def test_mcd_does_not_park_the_target_on_one_class():
+    # Label-free: the share of target rows given to the most predicted class (the source is
+    # balanced, 0.25 each), averaged over two draws of the toy. With two linear classifiers
+    # MCD puts 0.9-0.95 of the target in one class; with the reference's MLP heads 0.3-0.55.
+    from dalib.experiment import AdaptData, fit_method
+
+    shares: dict[str, list[float]] = {"()": [], "default": []}
+    for draw in (1, 2):
+        xs, ys, xt = _far_shift(draw)
+        data = AdaptData("far", tuple("abcd"), xs, ys, xt.astype(np.float32))
+        for head in shares:
+            heads = [f"options.head_hidden={head}"] if head != "default" else []
+            c = apply_overrides(
+                tiny_config("mcd"), [*heads, "model.hidden=(32,)", "train.steps=200"]
+            )
+            c.train.batch_size = 32
+            predictions = fit_method(RunSpec.from_config(c), data, 0).predictions
+            shares[head].append(np.bincount(predictions, minlength=4).max() / len(predictions))
+    assert np.mean(shares["()"]) > 0.8  # the toy shows the failure this test guards against
+    assert np.mean(shares["default"]) < 0.6
