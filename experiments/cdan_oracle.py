@@ -19,6 +19,10 @@ the appended columns, which nothing but the oracle term reads).
 ``source_only`` and ``cdan`` run through the same code path (``fit_method``) on
 the unchanged rows. Scores: UAR on SER tasks, accuracy on the health toys.
 
+``mdd_oracle`` is the same kind of diagnostic for MDD: its disparity takes the
+true labels (source and target) where MDD takes the main head's argmax
+(``--methods source_only,mdd,mdd_oracle``).
+
 ``python -m experiments.cdan_oracle --ser E->C,C->E --toys class_shift --seeds 3``
 """
 
@@ -33,6 +37,7 @@ import time
 import numpy as np
 
 ORACLE = "cdan_oracle"
+MDD_ORACLE = "mdd_oracle"
 
 
 def _register_oracle(hidden: tuple[int, ...]) -> None:
@@ -90,6 +95,68 @@ def _register_oracle(hidden: tuple[int, ...]) -> None:
             encoder=T.from_nnx(lambda rngs: OracleEncoder(num_features, ctx.dropout, rngs=rngs)),
         )
 
+    @dataclasses.dataclass(frozen=True, kw_only=True)
+    class OracleMarginDisparity(T.MarginDisparity):
+        split: int = 0
+
+        def __call__(self, out, params, key):
+            k, n = self.split, out.source_features.shape[0]
+            f = jnp.concatenate([out.source_features, out.target_features])
+            z = self.run_network(params, out.reverse(f), key)  # the head reads f[:, :k]
+            # one-hot true labels in place of the main head's logits: their argmax is the label
+            disparity = losses.mdd(
+                out.source_features[:, k:], z[:n], out.target_features[:, k:], z[n:],
+                margin=self.margin,
+            )  # fmt: skip
+            return -disparity, {"disparity": disparity}
+
+    class Sliced(nnx.Module):
+        def __init__(self, inner: nnx.Module, d: int):
+            self.inner, self.d = inner, d
+
+        def __call__(self, x):
+            return self.inner(x[:, : self.d])
+
+    mdd = registry.get("mdd")
+
+    def build_mdd(ctx):
+        from dalib.experiment._builtin_methods import _Head
+
+        d, c = ctx.feature_dim, ctx.num_classes
+        num_features = ctx.in_features - c
+        o = ctx.options
+        hidden, drop = tuple(o["head_hidden"]), o["head_dropout"]
+
+        def head():
+            return T.from_nnx(
+                lambda rngs: Sliced(_Head(d, hidden, c, dropout=drop, rngs=rngs), d)
+            )
+
+        term = OracleMarginDisparity(
+            weight=ctx.weight(o["weight"]),
+            margin=o["margin"],
+            network=head(),
+            reversal=ctx.reversal,
+            split=d,
+            name=MDD_ORACLE,
+        )
+        return registry.DeepParts(
+            (term,),
+            classifier=head(),
+            encoder=T.from_nnx(lambda rngs: OracleEncoder(num_features, ctx.dropout, rngs=rngs)),
+        )
+
+    registry.register(
+        registry.Method(
+            MDD_ORACLE,
+            "deep",
+            "DIAGNOSTIC ORACLE: MDD with the true labels in place of the main head's argmax",
+            "experiments/cdan_oracle.py",
+            dict(mdd.defaults),
+            build_mdd,
+            recipe=recipes.MDD,
+        )
+    )
     registry.register(
         registry.Method(
             ORACLE,
@@ -192,7 +259,7 @@ def main(argv=None) -> int:
         for method in methods:
             spec = _spec(config, method, args.steps)
             run_data = data
-            if method == ORACLE:
+            if method in (ORACLE, MDD_ORACLE):
                 run_data = _with_labels(data, data.source_labels, labels)
             start, scores, dom = time.perf_counter(), [], []
             for seed in range(args.seeds):
