@@ -212,3 +212,22 @@ def test_cdan_loss_is_tllibs_mean_over_the_concatenated_batch(name):
         w = 1.0 + np.exp(np.sum(p * np.log(p), axis=1))
         w = w / w.sum() * 16
     np.testing.assert_allclose(float(value), np.mean(w * bce), rtol=1e-4)
+
+
+def test_mdd_recipe_decays_as_tllibs_mdd():
+    """TLlib's mdd.py: rate 0.004 (1 + 2e-4 i)^-0.75 over 20 x 1000 iterations, in progress."""
+    from dalib import ops
+
+    recipe = registry.get("mdd").recipe
+    steps = 1000
+    sched = ops.inverse_decay_schedule(
+        init_value=recipe.learning_rate,
+        total_steps=steps,
+        alpha=recipe.decay_alpha,
+        beta=recipe.decay_beta,
+    )
+    for step in (0, 100, 250, 500, 1000):
+        iteration = 20 * 1000 * step / steps  # the same progress in TLlib's 20 epochs
+        tllib = 0.004 * (1.0 + 0.0002 * iteration) ** -0.75
+        np.testing.assert_allclose(float(sched(step)), tllib, rtol=1e-6)
+    assert "(1+4p)" in recipe.describe()
