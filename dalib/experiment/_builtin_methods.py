@@ -214,6 +214,9 @@ def _cdan(entropy: bool):
             weight=_w(ctx),
             network=network,
             entropy_conditioning=entropy,
+            # TLlib (and the CDAN authors' code) average the cross-entropy over the
+            # concatenated batch: half the sum of the two domains' means.
+            average_domains=True,
             name=name,
             reversal=ctx.reversal,
         )

@@ -29,9 +29,11 @@ the recipes do.
   weight from the first step while the encoder's reversed gradient rises as
   :math:`r(p)`.
 * :data:`MDD` — Zhang et al. (2019) and TLlib's ``mdd.py``: the same SGD with
-  :math:`\eta_0 = 0.004`, weight decay :math:`5\cdot 10^{-4}`, and the
-  reversal warming up to 0.1 (TLlib's ``hi=0.1``): the encoder feels a tenth
-  of the adversarial head's gradient.
+  :math:`\eta_0 = 0.004`, weight decay :math:`5\cdot 10^{-4}`, the slower
+  decay :math:`(1+4p)^{-0.75}` (TLlib's ``lr_gamma = 0.0002`` per iteration
+  over its 20 epochs of 1000 iterations; ``dann.py``/``cdan.py`` use 0.001),
+  and the reversal warming up to 0.1 (TLlib's ``hi=0.1``): the encoder feels
+  a tenth of the adversarial head's gradient.
 * :data:`MCD` — Saito et al. (2018), digit experiments (networks trained from
   scratch, as ours are): Adam :math:`2\cdot 10^{-4}` with L2 weight decay
   :math:`5\cdot 10^{-4}`, and MCD's own three-step update with ``num_k = 4``
@@ -241,13 +243,15 @@ ADVERSARIAL = Recipe(
 MDD = Recipe(
     "mdd",
     "MDD's SGD recipe, reversal warming up to 0.1",
-    "Zhang et al. 2019, ICML; TLlib examples mdd.py (lr 0.004, wd 5e-4, GRL hi=0.1)",
+    "Zhang et al. 2019, ICML; TLlib examples mdd.py (lr 0.004, lr_gamma 2e-4, wd 5e-4, "
+    "GRL hi=0.1)",
     optimizer="sgd",
     learning_rate=0.004,
     weight_decay=5e-4,
     momentum=0.9,
     nesterov=True,
     lr_schedule="inverse_decay",
+    decay_alpha=4.0,  # TLlib mdd.py: lr_gamma 0.0002 x 20 x 1000 iterations
     warmup="reversal",
     reversal_high=0.1,
 )

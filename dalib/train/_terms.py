@@ -335,6 +335,10 @@ class ConditionalAdversarial(Term):
     multilinear map of dimension ``out_dim``, drawn once from
     ``jax.random.key(projection_seed)`` and fixed for the whole run. The network
     must take ``C·d`` inputs (``out_dim`` when randomized).
+    ``average_domains=True`` halves the sum of the two domains' terms
+    (:func:`dalib.losses.domain_adversarial`): with equal batches this is the
+    cross-entropy averaged over the concatenated batch, as TLlib's
+    ``ConditionalDomainAdversarialLoss`` and the CDAN authors' code compute it.
     """
 
     randomized: bool = False
@@ -342,6 +346,7 @@ class ConditionalAdversarial(Term):
     projection_seed: int = 0
     entropy_conditioning: bool = False
     normalize: str = "joint"
+    average_domains: bool = False
     default_name = "cdan"
 
     def _inputs(self, out: Outputs) -> jax.Array:
@@ -369,7 +374,9 @@ class ConditionalAdversarial(Term):
             ws, wt = losses.entropy_weights(
                 (out.source_probs, out.target_probs), normalize=self.normalize
             )
-        value = losses.domain_adversarial(zs, zt, source_weights=ws, target_weights=wt)
+        value = losses.domain_adversarial(
+            zs, zt, source_weights=ws, target_weights=wt, average_domains=self.average_domains
+        )
         return value, _disc_metrics(zs, zt)
 
 

@@ -244,3 +244,56 @@ def test_mcd_does_not_park_the_target_on_one_class():
             shares[head].append(np.bincount(predictions, minlength=4).max() / len(predictions))
     assert np.mean(shares["()"]) > 0.8  # the toy shows the failure this test guards against
     assert np.mean(shares["default"]) < 0.6
+
+
+@pytest.mark.parametrize("name", ["cdan", "cdan_e"])
+def test_cdan_loss_is_tllibs_mean_over_the_concatenated_batch(name):
+    """CDAN's value is the BCE averaged over source + target rows (TLlib), not their sum."""
+    method = registry.get(name)
+    ctx = registry.DeepContext(dict(method.defaults), 5, 3, weight=lambda v: v)
+    (term,) = method.build(ctx).terms
+    rng = np.random.default_rng(0)
+    fs, ft = rng.normal(size=(8, 5)), rng.normal(size=(8, 5))
+    ls, lt = rng.normal(size=(8, 3)), 2.0 * rng.normal(size=(8, 3))
+    out = T.Outputs(
+        *(jnp.asarray(a, jnp.float32) for a in (fs, ft, ls, lt)),
+        jnp.zeros(8, jnp.int32),
+        jnp.asarray(0),
+    )
+    params = term.network.init(jax.random.key(0))
+    value, _ = term(out, params, jax.random.key(1))
+    # independent reference: outer products by loop, softmax, BCE, TLlib's joint weights
+    f = np.concatenate([fs, ft])
+    logits = np.concatenate([ls, lt])
+    p = np.exp(logits - logits.max(1, keepdims=True))
+    p /= p.sum(1, keepdims=True)
+    h = np.stack([np.concatenate([p[i, c] * f[i] for c in range(3)]) for i in range(16)])
+    z = np.asarray(term.network.apply(params, jnp.asarray(h, jnp.float32), train=False))
+    z = z.reshape(-1).astype(np.float64)
+    d = np.r_[np.ones(8), np.zeros(8)]
+    sig = 1.0 / (1.0 + np.exp(-z))
+    bce = -(d * np.log(sig) + (1 - d) * np.log(1 - sig))
+    w = np.ones(16)
+    if name == "cdan_e":
+        w = 1.0 + np.exp(np.sum(p * np.log(p), axis=1))
+        w = w / w.sum() * 16
+    np.testing.assert_allclose(float(value), np.mean(w * bce), rtol=1e-4)
+
+
+def test_mdd_recipe_decays_as_tllibs_mdd():
+    """TLlib's mdd.py: rate 0.004 (1 + 2e-4 i)^-0.75 over 20 x 1000 iterations, in progress."""
+    from dalib import ops
+
+    recipe = registry.get("mdd").recipe
+    steps = 1000
+    sched = ops.inverse_decay_schedule(
+        init_value=recipe.learning_rate,
+        total_steps=steps,
+        alpha=recipe.decay_alpha,
+        beta=recipe.decay_beta,
+    )
+    for step in (0, 100, 250, 500, 1000):
+        iteration = 20 * 1000 * step / steps  # the same progress in TLlib's 20 epochs
+        tllib = 0.004 * (1.0 + 0.0002 * iteration) ** -0.75
+        np.testing.assert_allclose(float(sched(step)), tllib, rtol=1e-6)
+    assert "(1+4p)" in recipe.describe()
