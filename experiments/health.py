@@ -50,6 +50,7 @@ DIM = 2
 GROUP = 1
 N = 300  # rows per domain
 NOISE = 0.1  # std of the independent noise added after the lift
+EQUAL_SHARES = False  # --equal-shares: blobs_rotation with equal class shares (a check)
 TOYS = ("moons30", "moons50", "blobs_rotation", "class_shift", "triangle_rotation")
 #: The toys each family is meant for (a method must beat source_only there).
 FAMILY_TOYS = {
@@ -112,8 +113,9 @@ def make_toy(name: str, seed: int = 0) -> Toy:
         # no symmetry: unequal class shares and an irregular layout, so that the
         # rotation back is the only good match of the marginals
         means = np.array([[0.0, 1.6], [-1.4, -0.6], [1.0, -1.0]])
-        xs, ys = _blobs(rng, N, means, 0.4, share=(0.5, 0.3, 0.2))
-        xt, yt = _blobs(rng, N, means, 0.4, share=(0.5, 0.3, 0.2))
+        share = None if EQUAL_SHARES else (0.5, 0.3, 0.2)
+        xs, ys = _blobs(rng, N, means, 0.4, share=share)
+        xt, yt = _blobs(rng, N, means, 0.4, share=share)
         xt = _rotate(xt, 40.0, np.zeros(2))
     elif name == "triangle_rotation":
         ang = np.deg2rad([90, 210, 330])
@@ -215,7 +217,7 @@ def markdown(results, toys) -> str:
 
 
 def main(argv=None) -> int:
-    global DIM, NOISE
+    global DIM, NOISE, EQUAL_SHARES
     from dalib.experiment import registry
 
     p = argparse.ArgumentParser(
@@ -225,6 +227,11 @@ def main(argv=None) -> int:
     p.add_argument("--toys", default=",".join(TOYS))
     p.add_argument("--dim", type=int, default=DIM, help="lift the 2-D toys to this many dims")
     p.add_argument("--noise", type=float, default=NOISE, help="noise std added after the lift")
+    p.add_argument(
+        "--equal-shares",
+        action="store_true",
+        help="blobs_rotation with equal class shares instead of 50/30/20 %% (a check)",
+    )
     p.add_argument("--seeds", type=int, default=5)
     p.add_argument("--steps", type=int, default=1000)
     p.add_argument("--shallow", action="store_true", help="also the shallow methods")
@@ -233,7 +240,7 @@ def main(argv=None) -> int:
     p.add_argument("--json", default="", help="write the accuracies here")
     p.add_argument("--jsonl", default="", help="append each (method, toy) result here as it ends")
     args = p.parse_args(argv)
-    DIM, NOISE = args.dim, args.noise
+    DIM, NOISE, EQUAL_SHARES = args.dim, args.noise, args.equal_shares
     if args.methods:
         methods = [m for m in args.methods.split(",") if m]
     else:
