@@ -232,6 +232,7 @@ _deep(
     {"weight": 1.0, **_DISC},
     _cdan(False),
     recipe=recipes.ADVERSARIAL,
+    revision=1,  # 1: the domain loss averaged over the joint batch (was the sum)
 )
 _deep(
     "cdan_e",
@@ -240,6 +241,7 @@ _deep(
     {"weight": 1.0, **_DISC},
     _cdan(True),
     recipe=recipes.ADVERSARIAL,
+    revision=1,  # 1: the domain loss averaged over the joint batch (was the sum)
 )
 
 

@@ -149,6 +149,12 @@ class Recipe:
                 f"{self.weight_decay}, {self.momentum}, {self.num_k}."
             )
 
+    def values(self) -> dict[str, Any]:
+        """Every field that changes training (not the name, summary or reference)."""
+        skip = {"name", "summary", "reference"}
+        fields = dataclasses.fields(self)
+        return {f.name: getattr(self, f.name) for f in fields if f.name not in skip}
+
     def describe(self) -> str:
         """The recipe in one line (``dalib methods``)."""
         opt = {"adamw": "AdamW", "adam": "Adam", "sgd": "SGD"}[self.optimizer]

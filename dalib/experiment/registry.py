@@ -127,6 +127,11 @@ class Method:
       needs_groups: the method reads the table's ``groups`` (feature regions).
       recipe: how the method is trained (:class:`dalib.experiment.recipes.Recipe`;
         default the house AdamW recipe, :data:`~dalib.experiment.recipes.ADAMW`).
+      revision: bumped whenever the method's computation changes in a way its
+        options and recipe do not show (e.g. a corrected loss scale). It is part
+        of every run's identity (:attr:`dalib.experiment.RunSpec.hash`), so run
+        folders made by an older revision are redone instead of resumed as
+        complete. ``0`` adds nothing to the identity.
     """
 
     name: str
@@ -138,12 +143,15 @@ class Method:
     normalize: str | None = None
     needs_groups: bool = False
     recipe: Recipe = ADAMW
+    revision: int = 0
 
     def __post_init__(self) -> None:
         if self.family not in FAMILIES:
             raise ValueError(f"Method.family must be one of {FAMILIES}, got {self.family!r}.")
         if not self.name or not self.name.isidentifier():
             raise ValueError(f"Method.name must be an identifier, got {self.name!r}.")
+        if not isinstance(self.revision, int) or self.revision < 0:
+            raise ValueError(f"Method.revision must be an int >= 0, got {self.revision!r}.")
         object.__setattr__(self, "defaults", dict(self.defaults))
 
     @property

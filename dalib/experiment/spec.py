@@ -264,8 +264,14 @@ class RunSpec:
 
     @property
     def hash(self) -> str:
-        """A short hash of everything that changes a run's results (its identity on resume)."""
+        """A short hash of everything that changes a run's results (its identity on resume).
+
+        The config (resolved options, the recipe's values), plus the method's
+        :attr:`~dalib.experiment.registry.Method.revision` when it is not 0.
+        """
         data = {k: v for k, v in self.config.items() if k not in _NOT_IN_HASH}
+        if self.entry.revision:
+            data["method_revision"] = self.entry.revision
         text = json.dumps(_without_idle_defaults(data), sort_keys=True, default=list)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
@@ -292,12 +298,17 @@ def _resolved_train(t: Mapping[str, Any], method: registry.Method, train: TrainS
 
     A method whose own recipe is the house one, run with it, records no
     ``recipe`` key, so it keeps the identity (hash) it had before recipes
-    existed and its finished runs resume as complete.
+    existed and its finished runs resume as complete. Other recipes record
+    their name and their values (``recipe_values``).
     """
     out = {**t, "learning_rate": train.learning_rate, "weight_decay": train.weight_decay}
     out["recipe"] = train.recipe.name
     if train.recipe is recipes.ADAMW and method.recipe is recipes.ADAMW:
         del out["recipe"]
+    else:
+        # The recipe's values, not just its name: a run made with other values
+        # (an older MDD decay, say) is not resumed as if it were this one.
+        out["recipe_values"] = train.recipe.values()
     return out
 
 
