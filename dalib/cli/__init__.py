@@ -58,6 +58,21 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _compilation_cache(command: str) -> None:
+    """Turns on JAX's persistent compilation cache; a folder it cannot use only warns."""
+    from dalib.train import compilation_cache_dir, enable_compilation_cache
+
+    try:
+        enable_compilation_cache()  # $DALIB_JAX_CACHE=off switches it off
+    except OSError as err:
+        print(
+            f"dalib {command}: warning: compilation cache off, cannot use "
+            f"{compilation_cache_dir()} ({err}); set DALIB_JAX_CACHE to a writable folder, or "
+            "to off to silence this.",
+            file=sys.stderr,
+        )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Runs the ``dalib`` command line; returns the exit status (see the module docstring).
 
@@ -69,9 +84,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         if args.command in _COMPILING:
-            from dalib.train import enable_compilation_cache
-
-            enable_compilation_cache()  # $DALIB_JAX_CACHE=off switches it off
+            _compilation_cache(args.command)
         return args.handler(args)
     except KeyboardInterrupt:
         print(

@@ -200,3 +200,30 @@ def test_a_sweep_config_hashes_each_method_run_alone():
     other.tasks = ("B->E",)
     other.corpora.tables = "B=b.npz"
     assert config_hash(other) == config_hash(c)
+
+
+def test_identity_follows_the_method_revision_and_the_recipe_values(monkeypatch):
+    """Runs of an older method revision or other recipe values are not resumed as complete."""
+    import dataclasses
+
+    from dalib.experiment import recipes, registry
+
+    c = _config()
+    c.method = "mdd"
+    spec = RunSpec.from_config(c)
+    assert spec.config["train"]["recipe_values"] == recipes.MDD.values()
+    before = spec.hash  # (the property reads the registry when it is called)
+    method = registry.get("mdd")
+    slower = dataclasses.replace(method.recipe, decay_alpha=10.0)
+    monkeypatch.setitem(registry._REGISTRY, "mdd", dataclasses.replace(method, recipe=slower))
+    assert RunSpec.from_config(c).hash != before  # same name, other values
+    monkeypatch.setitem(registry._REGISTRY, "mdd", dataclasses.replace(method, revision=2))
+    assert RunSpec.from_config(c).hash != before  # same values, newer revision
+    monkeypatch.setitem(registry._REGISTRY, "mdd", method)
+    assert RunSpec.from_config(c).hash == before
+    assert registry.get("cdan").revision == 1  # its loss scale changed (issue 14)
+    # The house recipe adds nothing: source_only keeps its identity.
+    c.method = "source_only"
+    assert "recipe_values" not in RunSpec.from_config(c).config["train"]
+    with pytest.raises(ValueError, match="revision"):
+        dataclasses.replace(method, revision=-1)

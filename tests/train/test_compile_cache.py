@@ -134,3 +134,20 @@ def test_the_command_line_fills_the_cache_and_off_keeps_it_empty(tmp_path):
             assert not folder.exists() and not (tmp_path / "home").exists()
         else:
             assert _entries(folder), "the training program was not written to the cache"
+
+
+def test_an_unusable_folder_only_warns_and_the_command_still_runs(tmp_path):
+    from tests.cli.conftest import TINY, make_cli_table
+
+    source = make_cli_table(tmp_path / "s.npz", ["angry", "happy", "sad"])
+    target = make_cli_table(tmp_path / "t.npz", ["angry", "happy", "sad"], shift=1.0, seed=1)
+    blocker = tmp_path / "a_file"
+    blocker.write_text("not a folder")
+    env = {**os.environ, "DALIB_JAX_CACHE": str(blocker / "jax")}
+    command = [sys.executable, "-m", "dalib.cli", "run", "--source", str(source),
+               "--target", str(target), "--method", "source_only", "--seeds", "1",
+               "--out", str(tmp_path / "run"), *TINY]  # fmt: skip
+    out = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "compilation cache off" in out.stderr and "DALIB_JAX_CACHE" in out.stderr
+    assert any((tmp_path / "run").rglob("COMPLETE"))  # the run finished all the same
