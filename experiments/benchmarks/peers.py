@@ -226,16 +226,9 @@ class _TLlibFormula:
 
 def _functionals(n: int, seed: int, shift: float):
     """384-d features imitating openSMILE functionals (as in vmap_seeds), 4 classes."""
-    import numpy as np
+    from experiments.benchmarks._data import functionals
 
-    rng = np.random.default_rng(1234)
-    means = rng.normal(size=(4, 384))
-    mix = np.eye(384) + shift * np.random.default_rng(99).normal(size=(384, 384)) / 20.0
-    rng = np.random.default_rng(seed)
-    y = rng.integers(0, 4, n)
-    x = means[y] + 2.0 * rng.normal(size=(n, 384))
-    x = x @ mix + 3.0 * shift
-    return x.astype(np.float32), y.astype(np.int32)
+    return functionals(n, seed, shift)
 
 
 def _worker_train_dalib(

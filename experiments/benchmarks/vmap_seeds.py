@@ -33,6 +33,7 @@ from flax import nnx
 from dalib import metrics, ops
 from dalib import train as T
 from dalib.nn import DomainDiscriminator, MLPEncoder
+from experiments.benchmarks._data import functionals
 
 
 def two_moons(n: int, seed: int, angle_deg: float) -> tuple[np.ndarray, np.ndarray]:
@@ -48,17 +49,6 @@ def two_moons(n: int, seed: int, angle_deg: float) -> tuple[np.ndarray, np.ndarr
     a = np.deg2rad(angle_deg)
     rot = np.array([[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]])
     return (x @ rot.T).astype(np.float32), y.astype(np.int32)
-
-
-def functionals(n: int, seed: int, shift: float) -> tuple[np.ndarray, np.ndarray]:
-    rng = np.random.default_rng(1234)  # class means shared by both domains
-    means = rng.normal(size=(4, 384))
-    mix = np.eye(384) + shift * np.random.default_rng(99).normal(size=(384, 384)) / 20.0
-    rng = np.random.default_rng(seed)
-    y = rng.integers(0, 4, n)
-    x = means[y] + 2.0 * rng.normal(size=(n, 384))
-    x = x @ mix + 3.0 * shift
-    return x.astype(np.float32), y.astype(np.int32)
 
 
 def make_data(kind: str, angle: float):
