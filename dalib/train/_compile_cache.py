@@ -89,8 +89,9 @@ def enable_compilation_cache(
     Compiled programs that took at least ``min_compile_time_s`` to compile are
     written to ``directory``; a later process compiling the same program (same
     computation, shapes, dtypes, XLA flags, JAX version and device) loads it
-    instead, in about a tenth of the time. Results are those of the compiled
-    program, so they are identical with and without the cache. Concurrent
+    instead, in a fifth to a tenth of the time (a DAN training: 1.62 s ->
+    0.31 s and 1.63 s -> 0.14 s in two measurements). Results are those of the
+    compiled program, so they are identical with and without the cache. Concurrent
     processes may share the directory (JAX takes a file lock on it when a size
     limit is set, as here); the least recently used entries are deleted when it
     grows past ``max_size_bytes``.
