@@ -149,8 +149,20 @@ def tsrg_objective(
     )
 
 
-def _soft_threshold(x: np.ndarray, threshold: float) -> np.ndarray:
-    return np.sign(x) * np.maximum(np.abs(x) - threshold, 0.0)
+def _soft_threshold_into(
+    x: np.ndarray, threshold: float, *, out: np.ndarray, sign: np.ndarray
+) -> np.ndarray:
+    """``sign(x) * max(|x| - threshold, 0)`` into ``out``, with ``sign`` as scratch."""
+    np.sign(x, out=sign)
+    np.abs(x, out=out)
+    out -= threshold
+    np.maximum(out, 0.0, out=out)
+    out *= sign
+    return out
+
+
+def _abs_max(x: np.ndarray, scratch: np.ndarray) -> float:
+    return float(np.abs(x, out=scratch).max())
 
 
 def tsrg(
@@ -235,25 +247,41 @@ def tsrg(
     keep = eigval > 1e-12 * eigval.max() if eigval.max() > 0 else eigval > 0
     vecs, vals = eigvec[:, keep], eigval[keep]
 
+    # The iteration below runs in preallocated N x d buffers with in-place
+    # operations, in the order of the formulas (so the values are those of the
+    # plain expressions): each temporary of the plain form was a fresh N x d
+    # allocation, and their page faults cost about as much as the products.
     p = np.zeros_like(rhs)
     t = np.zeros_like(rhs)
+    half = np.empty_like(rhs)  # 0.5 (kappa P + T)
+    q = np.empty_like(rhs)
+    x = np.empty_like(rhs)
+    work = np.empty_like(rhs)
     rhs_rot = vecs.T @ rhs
     history = []
     converged = False
     it = 0
     for it in range(1, max_iter + 1):  # noqa: B007 - `it` is reported after the loop
         c = 0.5 * kappa
-        r = rhs + 0.5 * (kappa * p + t)
-        r_rot = rhs_rot + vecs.T @ (0.5 * (kappa * p + t))
-        q = r / c + vecs @ (r_rot * (1.0 / (vals + c) - 1.0 / c)[:, None])
-        p = _soft_threshold(q - t / kappa, mu_abs / kappa)
-        gap = p - q
+        np.multiply(p, kappa, out=half)
+        half += t
+        half *= 0.5
+        r_rot = rhs_rot + vecs.T @ half
+        np.add(rhs, half, out=q)  # R = rhs + 0.5 (kappa P + T)
+        q /= c
+        np.matmul(vecs, r_rot * (1.0 / (vals + c) - 1.0 / c)[:, None], out=work)
+        q += work  # Q = R / c + U diag(1/(D + c) - 1/c) Uᵀ R
+        np.divide(t, kappa, out=x)
+        np.subtract(q, x, out=x)  # Q - T / kappa
+        _soft_threshold_into(x, mu_abs / kappa, out=p, sign=work)
+        gap = np.subtract(p, q, out=x)
         if record_objective:
             history.append(tsrg_objective(p, xs, k_s, k_delta, lam=lam_abs, mu=mu_abs))
-        if np.abs(gap).max() <= tol * max(np.abs(q).max(), 1e-300):
+        if _abs_max(gap, work) <= tol * max(_abs_max(q, work), 1e-300):
             converged = True
             break
-        t = t + kappa * gap
+        np.multiply(gap, kappa, out=work)
+        t += work
         kappa = min(rho * kappa, kappa_max)
     if not record_objective:
         history.append(tsrg_objective(p, xs, k_s, k_delta, lam=lam_abs, mu=mu_abs))
