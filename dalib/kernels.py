@@ -145,6 +145,9 @@ class Kernel:
         return False
 
 
+_ONE_EXP_MIN_ENTRIES = 1 << 16  # 256 x 256
+
+
 def _check_kernel_param(value: Any, name: str) -> None:
     """A bandwidth-like parameter: a finite number > 0, checked when concrete."""
     _checks.check_param(value, name, low=0.0, low_inclusive=False)
@@ -427,6 +430,12 @@ class MultiGaussian(Kernel):
             # in floating point each squaring at most doubles the relative error
             # (bounded by about 2^(K-1) ulp after K-1 squarings: 16 for five kernels).
             value = jnp.exp(-d2 / (2.0 * ladder[-1] * base))
+            if d2.size >= _ONE_EXP_MIN_ENTRIES:
+                # XLA rewrites exp(a) * exp(a) as exp(a + a), one exp per kernel
+                # again, and on MMD panels (256 x N) then writes one array per
+                # kernel; the barrier keeps the squarings. Smaller matrices
+                # (training batches) keep the rewrite and the values it gave.
+                value = jax.lax.optimization_barrier(value)
             total = value
             for _ in ladder[:-1]:
                 value = value * value

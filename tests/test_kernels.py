@@ -175,3 +175,17 @@ def test_bad_settings_raise():
         Linear().from_sq_dists(jnp.zeros((2, 2)))
     with pytest.raises(ValueError, match="'median' bandwidth rule needs at least 2"):
         MultiGaussian(bandwidth="median").resolve(np.ones((1, 2)))
+
+
+@pytest.mark.parametrize("side", [64, 256])
+def test_doubling_ladder_values_and_one_exp_on_large_matrices(side):
+    # DAN's ladder (2^-3..2^1) is computed as one exp and squarings. XLA folds
+    # exp(a) * exp(a) back into exp(a + a); from 256 x 256 entries on a barrier
+    # keeps the single exp (MMD panels). Both give the plain sum of five exps.
+    kernel = MultiGaussian(multipliers=(0.125, 0.25, 0.5, 1.0, 2.0), bandwidth=0.8)
+    d2 = jnp.asarray(np.random.default_rng(0).uniform(0.0, 6.0, (side, side)), jnp.float32)
+    plain = sum(np.exp(-np.asarray(d2, np.float64) / (2.0 * m * 0.8)) for m in kernel.multipliers)
+    fn = jax.jit(kernel.from_sq_dists)
+    np.testing.assert_allclose(fn(d2), plain, rtol=4e-6, atol=1e-30)
+    if side == 256:
+        assert fn.lower(d2).compile().as_text().count("exponential(") == 1
