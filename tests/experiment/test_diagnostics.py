@@ -176,3 +176,33 @@ def test_a_run_writes_the_block(tmp_path):
     expected = diagnostics.prediction_entropy(probs)
     assert block["target_entropy"]["mean_row"] == pytest.approx(expected["mean_row"], abs=1e-5)
     assert block["target_entropy"]["of_mean"] == pytest.approx(expected["of_mean"], abs=1e-5)
+
+
+def test_input_a_distance_is_computed_once_per_inputs_and_seed(monkeypatch):
+    # Every method of a task shares its inputs: their A-distance is reused, and
+    # equals a fresh computation; other inputs or another seed are computed anew.
+    rng = np.random.default_rng(2)
+    xs, xt = rng.normal(size=(40, 6)), rng.normal(size=(30, 6)) + 1.0
+    probs = np.full((30, 2), 0.5)
+    monkeypatch.setattr(diagnostics, "_INPUT_DISTANCES", {})
+    calls = []
+    real = diagnostics._jitted_a_distance()
+    monkeypatch.setattr(
+        diagnostics, "_jitted_a_distance", lambda: lambda *a, **k: calls.append(1) or real(*a, **k)
+    )
+
+    def inputs_distance(seed, source=xs):
+        block = diagnostics.deep_diagnostics(
+            xs[:, :3], xt[:, :3], probs, {"step": [1]}, [], seed=seed,
+            source_inputs=source, target_inputs=xt,
+        )  # fmt: skip
+        return block["a_distance"]["inputs"]
+
+    first = inputs_distance(0)
+    assert len(calls) == 2  # features and inputs
+    assert inputs_distance(0) == first and len(calls) == 3  # features only
+    monkeypatch.setattr(diagnostics, "_INPUT_DISTANCES", {})
+    assert inputs_distance(0) == first  # a fresh computation gives the reused value
+    inputs_distance(1)
+    inputs_distance(1, source=xs + 1.0)
+    assert len(calls) == 9
