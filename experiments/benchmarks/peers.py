@@ -263,7 +263,7 @@ def _worker_train_dalib(
         encoder=encoder,
         classifier=classifier,
         optimizer=optax.adam(1e-3),
-        example_batch=T.sample_batch(data, jax.random.key(0), batch_size=64),
+        example_batch=T.Batch(xs[:64], ys[:64], xt[:64]),  # as docs/training.md
         terms=terms,
     )
     run = jax.jit(functools.partial(T.train, trainer, data, num_steps=steps, batch_size=64))
