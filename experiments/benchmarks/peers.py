@@ -378,8 +378,8 @@ def _thread_env(threads: int) -> dict:
     for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
         env[name] = str(threads)
     flags = env.get("XLA_FLAGS", "")
+    # XLA's CPU thread pool takes its size from the schedulable cores, i.e. the pin.
     flags += f" --xla_cpu_multi_thread_eigen={'true' if threads > 1 else 'false'}"
-    flags += f" intra_op_parallelism_threads={threads}"
     env["XLA_FLAGS"] = flags.strip()
     env["PYTHONWARNINGS"] = "ignore"
     env.pop("JAX_COMPILATION_CACHE_DIR", None)  # only dalib-cached uses a compilation cache
