@@ -36,6 +36,10 @@ per-column quantities (column index, sample weight) enter every panel as a
 scanned-over copy: computed from loop constants, XLA hoists their ``rows x N``
 broadcasts out of the loop and reads those arrays back in every panel (on
 2048 + 2048 rows of 512 features this was about 10 % of the time).
+From ``_PAIRS_MIN_PANELS`` panels on (``N >= 4096`` with 256-row panels), each
+unordered pair of panels is visited once (:func:`_sweep_pairs`): about half the
+kernel entries and half the forward GEMM, the backward GEMM split into a row
+and a column part of about the same total size.
 Forward mode (``jvp``, ``jacfwd``) works as well.
 Gradients with respect to kernel parameters (a learned bandwidth), the weights
 and :math:`S` are supported too (pre-reduced to vectors and scalars).
@@ -59,6 +63,10 @@ _DISTANCE_KERNELS = (Gaussian, Laplacian, InverseMultiquadric, MultiGaussian)
 
 
 _PANEL = 256  # 128 and 512 were slower at N = 4096 on a 2-core AMD EPYC
+# From this many panels on, each pair of panels is visited once (_sweep_pairs).
+# Measured against full rows (2-core AMD EPYC, d = 512, fwd + bwd): 4-8 panels
+# 15-25 % slower, 12 level, 16 (N = 4096) 150 -> 130 ms, 32 (N = 8192) 590 -> 497 ms.
+_PAIRS_MIN_PANELS = 16
 
 
 def supports(kernels) -> bool:
@@ -92,6 +100,8 @@ def _sweep(n, exclude_diag, zcs, kernels, w, s, moving):
     size = w.shape[0]
     rows = min(_PANEL, size)
     count = -(-size // rows)
+    if count >= max(3, _PAIRS_MIN_PANELS):
+        return _sweep_pairs(n, exclude_diag, zcs, kernels, w, s, moving, rows, count)
     padded = count * rows
     zps = [jnp.pad(z, [(0, padded - size), (0, 0)]) for z in zcs]
     sqs = [jnp.sum(z * z, axis=-1) for z in zcs]
@@ -148,6 +158,94 @@ def _sweep(n, exclude_diag, zcs, kernels, w, s, moving):
     parts, ys = jax.lax.map(panel, (jnp.arange(count, dtype=jnp.int32) * rows, *each))
     ys = [None if y is None else y.reshape(padded, -1)[:size] for y in ys]
     # Panel totals summed at the end (pairwise), not accumulated in a carry.
+    return jnp.sum(parts), ys
+
+
+def _sweep_pairs(n, exclude_diag, zcs, kernels, w, s, moving, rows, count):
+    """:func:`_sweep` visiting each unordered pair of row panels once (``count >= 3``).
+
+    Panel ``p`` meets panels ``p, p + 1, ..., p + count // 2`` (cyclically): a
+    window of ``count // 2 + 1`` panels of columns from a doubled ``Z``. A pair
+    of different panels met once counts twice in ``E`` and hands each side its
+    share of ``Y`` (``G_IJ (z_i - z_j)`` to the rows, ``G_IJ^T (z_j - z_i)`` to
+    the columns); the panel itself, and with an even count the opposite panel
+    (met from both sides), count once and feed their rows only. About half the
+    kernel entries and of the forward GEMM of the full-row sweep; the backward
+    GEMMs stay about as large (rows and columns).
+    """
+    size = w.shape[0]
+    padded = count * rows
+    width = (count // 2 + 1) * rows
+    zps = [jnp.pad(z, [(0, padded - size), (0, 0)]) for z in zcs]
+    zds = [jnp.concatenate([zp, zp]) for zp in zps]
+    sqds = [jnp.tile(jnp.sum(zp * zp, axis=-1), 2) for zp in zps]
+    wp = jnp.pad(w, (0, padded - size))
+    wp, s = jax.lax.optimization_barrier((wp, s))
+    wd = jnp.tile(wp, 2)
+    cold = jnp.tile(jnp.arange(padded, dtype=jnp.int32), 2)  # true column of each window slot
+    offset = jnp.arange(width, dtype=jnp.int32) // rows  # panel offset within the window
+    once = (offset > 0) & (2 * offset < count)  # pairs met once: both directions here
+    # scanned-over copies, so that XLA does not hoist [rows, width] broadcasts of them
+    once_each = jax.lax.optimization_barrier(jnp.broadcast_to(once, (count, width)))
+
+    def panel(accs, args):
+        start, once_w = args
+        row_index = (start + jnp.arange(rows, dtype=jnp.int32))[:, None]
+        cols = jax.lax.dynamic_slice_in_dim(cold, start, width)[None, :]
+        w_cols = jax.lax.dynamic_slice_in_dim(wd, start, width)
+        diag = row_index == cols
+        col_block = cols < n
+        d2s, zis, zjs = [], [], []
+        for zp, zd, sqd in zip(zps, zds, sqds, strict=True):
+            zi = jax.lax.dynamic_slice_in_dim(zp, start, rows)
+            zj = jax.lax.dynamic_slice_in_dim(zd, start, width)
+            sqi = jnp.sum(zi * zi, axis=-1)
+            sqj = jax.lax.dynamic_slice_in_dim(sqd, start, width)
+            gram = jnp.matmul(zi, zj.T, precision=_HIGHEST)
+            d2 = jnp.maximum(sqi[:, None] + sqj[None, :] - 2.0 * gram, 0.0)
+            d2s.append(jnp.where(diag, 0.0, d2))
+            zis.append(zi)
+            zjs.append(zj)
+        pairs = [_kernel_values(k, d2, mv) for k, d2, mv in zip(kernels, d2s, moving, strict=True)]
+        values = [v for v, _ in pairs]
+        wi = jax.lax.dynamic_slice_in_dim(wp, start, rows)
+        coef = jnp.where(
+            row_index < n,
+            jnp.where(col_block, s[0, 0], s[0, 1]),
+            jnp.where(col_block, s[1, 0], s[1, 1]),
+        )
+        weights = wi[:, None] * w_cols[None, :] * coef
+        if exclude_diag:
+            weights = jnp.where(diag, 0.0, weights)
+        column_sums = jnp.sum(weights * _product_except(values, -1), axis=0)
+        part = jnp.sum(jnp.where(once_w, 2.0 * column_sums, column_sums))
+        new = []
+        for layer, ((_, deriv), zi, zj, acc) in enumerate(
+            zip(pairs, zis, zjs, accs, strict=True)
+        ):
+            if deriv is None:
+                new.append(acc)
+                continue
+            others = _product_except(values, layer)
+            g = weights * deriv if others is None else weights * deriv * others
+            g = jnp.where(diag, 0.0, g)  # D_ii is identically 0: no derivative there
+            y_rows = jnp.sum(g, axis=1)[:, None] * zi - jnp.matmul(g, zj, precision=_HIGHEST)
+            gc = jnp.where(once_w[None, :], g, 0.0)
+            y_cols = jnp.sum(gc, axis=0)[:, None] * zj - jnp.matmul(
+                gc.T, zi, precision=_HIGHEST
+            )
+            # the window starts with the panel's own rows
+            window = jax.lax.dynamic_slice_in_dim(acc, start, width) + y_cols.at[:rows].add(y_rows)
+            new.append(jax.lax.dynamic_update_slice_in_dim(acc, window, start, 0))
+        return new, part
+
+    accs = [
+        jnp.zeros((2 * padded, z.shape[1]), z.dtype) if mv else None
+        for z, mv in zip(zcs, moving, strict=True)
+    ]
+    starts = jnp.arange(count, dtype=jnp.int32) * rows
+    accs, parts = jax.lax.scan(panel, accs, (starts, once_each))
+    ys = [None if a is None else (a[:padded] + a[padded:])[:size] for a in accs]
     return jnp.sum(parts), ys
 
 

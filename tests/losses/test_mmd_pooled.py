@@ -34,13 +34,23 @@ KERNELS = {
 }
 
 
-@pytest.fixture(params=[1000, 5], ids=["one-panel", "panels-of-5"])
+# 22 pooled rows: one panel; 5 panels of 5 as full rows; the same visiting each
+# pair of panels once; 6 panels of 4 by pairs (the opposite panel met from both
+# sides); 2 panels of 11.
+@pytest.fixture(
+    params=[(1000, 3), (5, 99), (5, 3), (4, 3), (11, 3)],
+    ids=["one-panel", "rows-of-5", "pairs-of-5", "pairs-of-4", "two"],
+)
 def panel(request, monkeypatch):
-    yield from _with_panel(request.param, monkeypatch)
+    size, pairs_from = request.param
+    monkeypatch.setattr(_mmd_pooled, "_PAIRS_MIN_PANELS", pairs_from)
+    yield from _with_panel(size, monkeypatch)
 
 
 @pytest.fixture
 def panels_of_5(monkeypatch):
+    # five panels, each pair visited once (the full-row sweep: `panel` above)
+    monkeypatch.setattr(_mmd_pooled, "_PAIRS_MIN_PANELS", 3)
     yield from _with_panel(5, monkeypatch)
 
 
