@@ -95,6 +95,40 @@ def _product_except(values, skip: int):
     return out
 
 
+def _block(n, exclude_diag, kernels, moving, s, rows, cols):
+    """``(W * K, [G_l or None])`` on one block: ``rows``/``cols`` are ``(index, weight,
+    [z_l], [|z_l|^2 or None])`` with indices ``[r, 1]`` and ``[1, c]``."""
+    row_index, w_rows, zis, _ = rows
+    col_index, w_cols, zjs, sqjs = cols
+    diag = row_index == col_index
+    col_block = col_index < n
+    d2s = []
+    for zi, zj, sqj in zip(zis, zjs, sqjs, strict=True):
+        sqi = jnp.sum(zi * zi, axis=-1)
+        gram = jnp.matmul(zi, zj.T, precision=_HIGHEST)
+        d2 = jnp.maximum(sqi[:, None] + sqj[None, :] - 2.0 * gram, 0.0)
+        d2s.append(jnp.where(diag, 0.0, d2))
+    pairs = [_kernel_values(k, d2, mv) for k, d2, mv in zip(kernels, d2s, moving, strict=True)]
+    values = [v for v, _ in pairs]
+    coef = jnp.where(
+        row_index < n,
+        jnp.where(col_block, s[0, 0], s[0, 1]),
+        jnp.where(col_block, s[1, 0], s[1, 1]),
+    )
+    weights = w_rows[:, None] * w_cols[None, :] * coef
+    if exclude_diag:
+        weights = jnp.where(diag, 0.0, weights)
+    grads = []
+    for layer, (_, deriv) in enumerate(pairs):
+        if deriv is None:
+            grads.append(None)
+            continue
+        others = _product_except(values, layer)
+        g = weights * deriv if others is None else weights * deriv * others
+        grads.append(jnp.where(diag, 0.0, g))  # D_ii is identically 0: no derivative there
+    return weights * _product_except(values, -1), grads
+
+
 def _sweep(n, exclude_diag, zcs, kernels, w, s, moving):
     """``(E, [Y_l or None])`` over row panels; ``Y_l = r * Z_l - G_l Z_l`` for moving layers."""
     size = w.shape[0]
@@ -113,40 +147,18 @@ def _sweep(n, exclude_diag, zcs, kernels, w, s, moving):
     def panel(args):
         start, cols, w_cols = args
         row_index = (start + jnp.arange(rows, dtype=jnp.int32))[:, None]
-        cols = cols[None, :]
-        col_block = cols < n
-        diag = row_index == cols
-        d2s, zis = [], []
-        for zp, z, sq in zip(zps, zcs, sqs, strict=True):
-            zi = jax.lax.dynamic_slice_in_dim(zp, start, rows)
-            sqi = jnp.sum(zi * zi, axis=-1)
-            gram = jnp.matmul(zi, z.T, precision=_HIGHEST)
-            d2 = jnp.maximum(sqi[:, None] + sq[None, :] - 2.0 * gram, 0.0)
-            d2s.append(jnp.where(diag, 0.0, d2))
-            zis.append(zi)
-        pairs = [_kernel_values(k, d2, mv) for k, d2, mv in zip(kernels, d2s, moving, strict=True)]
-        values = [v for v, _ in pairs]
+        zis = [jax.lax.dynamic_slice_in_dim(zp, start, rows) for zp in zps]
         wi = jax.lax.dynamic_slice_in_dim(wp, start, rows)
-        row_block = row_index < n
-        coef = jnp.where(
-            row_block,
-            jnp.where(col_block, s[0, 0], s[0, 1]),
-            jnp.where(col_block, s[1, 0], s[1, 1]),
-        )
-        weights = wi[:, None] * w_cols[None, :] * coef
-        if exclude_diag:
-            weights = jnp.where(diag, 0.0, weights)
-        part = jnp.sum(weights * _product_except(values, -1))
-        ys = []
-        for layer, ((_, deriv), zi, z) in enumerate(zip(pairs, zis, zcs, strict=True)):
-            if deriv is None:
-                ys.append(None)
-                continue
-            others = _product_except(values, layer)
-            g = weights * deriv if others is None else weights * deriv * others
-            g = jnp.where(diag, 0.0, g)  # D_ii is identically 0: no derivative there
-            ys.append(jnp.sum(g, axis=1)[:, None] * zi - jnp.matmul(g, z, precision=_HIGHEST))
-        return part, ys
+        a, grads = _block(
+            n, exclude_diag, kernels, moving, s,
+            (row_index, wi, zis, None), (cols[None, :], w_cols, zcs, sqs),
+        )  # fmt: skip
+        ys = [
+            None if g is None
+            else jnp.sum(g, axis=1)[:, None] * zi - jnp.matmul(g, z, precision=_HIGHEST)
+            for g, zi, z in zip(grads, zis, zcs, strict=True)
+        ]  # fmt: skip
+        return jnp.sum(a), ys
 
     if count == 1:
         part, ys = panel((jnp.zeros((), jnp.int32), cols, w))
@@ -191,44 +203,25 @@ def _sweep_pairs(n, exclude_diag, zcs, kernels, w, s, moving, rows, count):
     def panel(accs, args):
         start, once_w = args
         row_index = (start + jnp.arange(rows, dtype=jnp.int32))[:, None]
-        cols = jax.lax.dynamic_slice_in_dim(cold, start, width)[None, :]
-        w_cols = jax.lax.dynamic_slice_in_dim(wd, start, width)
-        diag = row_index == cols
-        col_block = cols < n
-        d2s, zis, zjs = [], [], []
-        for zp, zd, sqd in zip(zps, zds, sqds, strict=True):
-            zi = jax.lax.dynamic_slice_in_dim(zp, start, rows)
-            zj = jax.lax.dynamic_slice_in_dim(zd, start, width)
-            sqi = jnp.sum(zi * zi, axis=-1)
-            sqj = jax.lax.dynamic_slice_in_dim(sqd, start, width)
-            gram = jnp.matmul(zi, zj.T, precision=_HIGHEST)
-            d2 = jnp.maximum(sqi[:, None] + sqj[None, :] - 2.0 * gram, 0.0)
-            d2s.append(jnp.where(diag, 0.0, d2))
-            zis.append(zi)
-            zjs.append(zj)
-        pairs = [_kernel_values(k, d2, mv) for k, d2, mv in zip(kernels, d2s, moving, strict=True)]
-        values = [v for v, _ in pairs]
-        wi = jax.lax.dynamic_slice_in_dim(wp, start, rows)
-        coef = jnp.where(
-            row_index < n,
-            jnp.where(col_block, s[0, 0], s[0, 1]),
-            jnp.where(col_block, s[1, 0], s[1, 1]),
-        )
-        weights = wi[:, None] * w_cols[None, :] * coef
-        if exclude_diag:
-            weights = jnp.where(diag, 0.0, weights)
-        column_sums = jnp.sum(weights * _product_except(values, -1), axis=0)
+        zis = [jax.lax.dynamic_slice_in_dim(zp, start, rows) for zp in zps]
+        zjs = [jax.lax.dynamic_slice_in_dim(zd, start, width) for zd in zds]
+        a, grads = _block(
+            n, exclude_diag, kernels, moving, s,
+            (row_index, jax.lax.dynamic_slice_in_dim(wp, start, rows), zis, None),
+            (
+                jax.lax.dynamic_slice_in_dim(cold, start, width)[None, :],
+                jax.lax.dynamic_slice_in_dim(wd, start, width),
+                zjs,
+                [jax.lax.dynamic_slice_in_dim(sqd, start, width) for sqd in sqds],
+            ),
+        )  # fmt: skip
+        column_sums = jnp.sum(a, axis=0)
         part = jnp.sum(jnp.where(once_w, 2.0 * column_sums, column_sums))
         new = []
-        for layer, ((_, deriv), zi, zj, acc) in enumerate(
-            zip(pairs, zis, zjs, accs, strict=True)
-        ):
-            if deriv is None:
+        for g, zi, zj, acc in zip(grads, zis, zjs, accs, strict=True):
+            if g is None:
                 new.append(acc)
                 continue
-            others = _product_except(values, layer)
-            g = weights * deriv if others is None else weights * deriv * others
-            g = jnp.where(diag, 0.0, g)  # D_ii is identically 0: no derivative there
             y_rows = jnp.sum(g, axis=1)[:, None] * zi - jnp.matmul(g, zj, precision=_HIGHEST)
             gc = jnp.where(once_w[None, :], g, 0.0)
             y_cols = jnp.sum(gc, axis=0)[:, None] * zj - jnp.matmul(
