@@ -299,13 +299,13 @@ def deep_diagnostics(
 
 
 _UNSETTLED = ("oscillating", "discriminator_wins")
-_INPUT_DISTANCES: dict[tuple, float | None] = {}
+_ROWS = 256  # rows are padded to a multiple of this (and masked): one compile serves many tasks
+_INPUT_DISTANCES: dict[tuple, float | None] = {}  # (seed, inputs' digests) -> A-distance
 
 
 def _digest(x: np.ndarray) -> tuple:
     x = np.ascontiguousarray(x)
     return (x.shape, str(x.dtype), hashlib.blake2b(x.tobytes(), digest_size=16).hexdigest())
-_ROWS = 256  # rows are padded to a multiple of this (and masked): one compile serves many tasks
 
 
 def _padded(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
