@@ -47,6 +47,7 @@ def _register_oracle(hidden: tuple[int, ...]) -> None:
     from dalib import losses
     from dalib import train as T
     from dalib.experiment import recipes, registry
+    from dalib.experiment._builtin_methods import _SliceClassifier
     from dalib.nn import MLPEncoder
 
     if ORACLE in registry.names():
@@ -60,14 +61,6 @@ def _register_oracle(hidden: tuple[int, ...]) -> None:
         def __call__(self, x):
             k = self.num_features
             return jnp.concatenate([self.mlp(x[:, :k]), x[:, k:]], axis=1)
-
-    class SliceClassifier(nnx.Module):
-        def __init__(self, d: int, num_classes: int, *, rngs: nnx.Rngs):
-            self.d = d
-            self.linear = nnx.Linear(d, num_classes, rngs=rngs)
-
-        def __call__(self, x):
-            return self.linear(x[:, : self.d])
 
     @dataclasses.dataclass(frozen=True, kw_only=True)
     class OracleConditional(T.ConditionalAdversarial):
@@ -91,7 +84,7 @@ def _register_oracle(hidden: tuple[int, ...]) -> None:
         )
         return registry.DeepParts(
             (dataclasses.replace(term, name=ORACLE),),
-            classifier=T.from_nnx(lambda rngs: SliceClassifier(d, c, rngs=rngs)),
+            classifier=T.from_nnx(lambda rngs: _SliceClassifier(d, c, rngs=rngs)),
             encoder=T.from_nnx(lambda rngs: OracleEncoder(num_features, ctx.dropout, rngs=rngs)),
         )
 
