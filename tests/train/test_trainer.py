@@ -328,3 +328,58 @@ def test_batch_has_no_place_for_target_labels():
     with pytest.raises(TypeError):
         T.Batch(XS, YS, XT, target_labels=np.zeros(M, np.int32))
     assert T.Batch._fields == ("source_inputs", "source_labels", "target_inputs")
+
+
+def _recording_encoder(seen):
+    def apply(p, x):
+        seen.append(tuple(np.shape(x)))  # at trace time
+        return jnp.tanh(x @ p["w"])
+
+    return T.from_function(apply, init=_linear((D_IN, D)))
+
+
+@pytest.mark.parametrize(("terms", "rows"), [([], N), ([T.MMD()], N + M)])
+def test_target_half_is_forwarded_only_when_a_term_reads_it(terms, rows):
+    seen = []
+    trainer = _build(encoder=_recording_encoder(seen), terms=terms)
+    seen.clear()
+    jax.eval_shape(trainer.step, trainer.init(KEY), BATCH, KEY)
+    assert seen == [(rows, D_IN)]
+
+
+def test_source_only_step_equals_the_pooled_forward_dropout_included():
+    # Without terms only the source rows are forwarded; the pooled forward of
+    # source and target, cut to its source rows, must give the same loss and
+    # gradients: dropout draws the same mask for the source rows either way.
+    from dalib.nn import MLPEncoder
+
+    xs = RNG.normal(size=(16, 7)).astype(np.float32)
+    ys = np.arange(16, dtype=np.int32) % 3
+    xt = RNG.normal(size=(12, 7)).astype(np.float32)
+    batch = T.Batch(xs, ys, xt)
+    encoder = T.from_nnx(lambda r: MLPEncoder(7, (32, 16), dropout=0.5, layer_norm=True, rngs=r))
+    classifier = T.from_nnx(lambda r: nnx.Linear(16, 3, rngs=r))
+    trainer = T.make_trainer(
+        encoder=encoder, classifier=classifier, optimizer=optax.sgd(0.1), example_batch=batch
+    )
+    state = trainer.init(KEY)
+    key = jax.random.key(3)
+
+    def pooled_loss(params):
+        rng = jax.random.fold_in(key, state.step)
+        k_fwd = jax.random.split(rng)[0]  # as Trainer.step / _objective split it
+        k_enc, k_cls = jax.random.split(k_fwd)
+        x = jnp.concatenate([xs, xt])
+        f = encoder.apply(params["encoder"], x, train=True, rng=k_enc)
+        z = classifier.apply(params["classifier"], f, train=True, rng=k_cls)[: len(xs)]
+        return jnp.mean(optax.softmax_cross_entropy_with_integer_labels(z, ys))
+
+    _, metrics = jax.jit(trainer.step)(state, batch, key)
+    expected, grads = jax.value_and_grad(pooled_loss)(state.params)
+    np.testing.assert_allclose(metrics["loss"], expected, rtol=1e-5)
+    new_state, _ = trainer.step(state, batch, key)
+    sgd = jax.tree.map(lambda p, g: p - 0.1 * g, state.params, grads)
+    _tree_close(new_state.params, sgd, rtol=1e-5, atol=1e-6)
+    # and dropout is on: another step key gives another loss
+    _, other = trainer.step(state, batch, jax.random.key(4))
+    assert abs(float(other["loss"]) - float(metrics["loss"])) > 1e-4
