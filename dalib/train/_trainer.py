@@ -296,7 +296,11 @@ def make_trainer(
       example_batch: a :class:`Batch` (arrays or ``jax.ShapeDtypeStruct``) with the
         shapes of the training batches.
       terms: alignment terms (:class:`MMD`, :class:`DomainAdversarial`, ...), each
-        with its weight or schedule; names must be unique.
+        with its weight or schedule; names must be unique. Source and target
+        inputs go through the networks as one pooled batch; without terms
+        (source only) only the source half does, since nothing reads the
+        target outputs. (A network that mixes rows, e.g. with batch
+        statistics, then sees the source batch alone.)
       mode: how terms with a network (adversarial terms) are trained:
 
         * ``"gradient_reversal"``: one gradient of the total loss over all
