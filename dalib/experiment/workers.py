@@ -43,7 +43,9 @@ from typing import Any
 
 __all__ = ["auto_workers", "run_workers", "single_thread_env"]
 
-_XLA_ONE_THREAD = ("--xla_cpu_multi_thread_eigen=false", "intra_op_parallelism_threads=1")
+# Eigen's dot products on one thread (each worker is also pinned to one core).
+# XLA ignores an XLA_FLAGS token without "--" (this tuple once held one).
+_XLA_ONE_THREAD = ("--xla_cpu_multi_thread_eigen=false",)
 _BLAS_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
 

@@ -13,7 +13,7 @@ def test_single_thread_env_adds_the_flags_once_and_keeps_the_users():
     flags = env["XLA_FLAGS"].split()
     assert flags[0] == "--xla_dump_to=/tmp/x"
     assert "--xla_cpu_multi_thread_eigen=false" in flags
-    assert "intra_op_parallelism_threads=1" in flags
+    assert all(f.startswith("--") for f in flags)  # XLA ignores tokens without "--"
     assert env["OMP_NUM_THREADS"] == env["OPENBLAS_NUM_THREADS"] == "1"
     again = W.single_thread_env(env)
     assert again["XLA_FLAGS"] == env["XLA_FLAGS"]  # no duplicates
