@@ -125,12 +125,13 @@ class Trainer:
     def _outputs(self, params, batch: Batch, rng, step, reverse) -> Outputs:
         n = _shape(batch.source_inputs)[0]
         x = jnp.asarray(batch.source_inputs)
+        # Without alignment terms nothing reads the target outputs, so only the
+        # source half is forwarded (half the products). The source rows agree with
+        # the pooled forward to round-off (XLA may compile a reduction over n rows
+        # unlike one over n + m), dropout masks included: a mask's random bits are
+        # indexed by the element's flat position, the same in both batches.
         if self.terms or self.feature_sharding is not None:
             x = jnp.concatenate([x, jnp.asarray(batch.target_inputs)])
-        # else: without alignment terms nothing reads the target outputs, so the
-        # target half of the batch is not forwarded (half the products). Source rows
-        # get the same results, dropout masks included: a mask's random bits are
-        # indexed by the element's flat position, the same in both batches.
         k_enc, k_cls = jax.random.split(rng)
         features = self._gather(self.encoder.apply(params["encoder"], x, train=True, rng=k_enc))
         logits = self._gather(
