@@ -161,6 +161,10 @@ def _soft_threshold_into(
     return out
 
 
+# Elements of one row block of the TSRG sweep (8 doubles each: 512 KiB per buffer).
+_BLOCK_ELEMENTS = 1 << 16
+
+
 def _abs_max(x: np.ndarray, scratch: np.ndarray) -> float:
     return float(np.abs(x, out=scratch).max())
 
@@ -247,42 +251,55 @@ def tsrg(
     keep = eigval > 1e-12 * eigval.max() if eigval.max() > 0 else eigval > 0
     vecs, vals = eigvec[:, keep], eigval[keep]
 
-    # The iteration below runs in preallocated N x d buffers with in-place
-    # operations, in the order of the formulas (so the values are those of the
-    # plain expressions): each temporary of the plain form was a fresh N x d
-    # allocation, and their page faults cost about as much as the products.
+    # Each iteration is two products with the whole N x d `half` and `work`, then
+    # one sweep over row blocks doing every elementwise step of the update on
+    # cache-sized pieces: Q, Q - T/kappa, the soft threshold, the gap P - Q, the
+    # two running maxima, T += kappa (P - Q), and the next iteration's `half`.
+    # Per element the operations, their order and their operands are those of
+    # the plain expressions, so the iterates are bit for bit the same; the
+    # sweep reads `rhs`, `half`, `work`, T and writes P, T, `half` once, where
+    # whole-array NumPy steps made about twenty passes through memory. (T is
+    # also advanced on the converging iteration; it is not used after it.)
     p = np.zeros_like(rhs)
     t = np.zeros_like(rhs)
-    half = np.empty_like(rhs)  # 0.5 (kappa P + T)
-    q = np.empty_like(rhs)
-    x = np.empty_like(rhs)
+    half = np.zeros_like(rhs)  # 0.5 (kappa P + T), 0 at the start
     work = np.empty_like(rhs)
+    rows = max(1, _BLOCK_ELEMENTS // max(rhs.shape[1], 1))
+    q_b, x_b, s_b = (np.empty((min(rows, num), rhs.shape[1])) for _ in range(3))
     rhs_rot = vecs.T @ rhs
     history = []
     converged = False
     it = 0
     for it in range(1, max_iter + 1):  # noqa: B007 - `it` is reported after the loop
         c = 0.5 * kappa
-        np.multiply(p, kappa, out=half)
-        half += t
-        half *= 0.5
+        kappa_next = min(rho * kappa, kappa_max)
         r_rot = rhs_rot + vecs.T @ half
-        np.add(rhs, half, out=q)  # R = rhs + 0.5 (kappa P + T)
-        q /= c
         np.matmul(vecs, r_rot * (1.0 / (vals + c) - 1.0 / c)[:, None], out=work)
-        q += work  # Q = R / c + U diag(1/(D + c) - 1/c) Uᵀ R
-        np.divide(t, kappa, out=x)
-        np.subtract(q, x, out=x)  # Q - T / kappa
-        _soft_threshold_into(x, mu_abs / kappa, out=p, sign=work)
-        gap = np.subtract(p, q, out=x)
+        gap_max = q_max = 0.0
+        for lo in range(0, num, rows):
+            hi = min(lo + rows, num)
+            q, x, sign = q_b[: hi - lo], x_b[: hi - lo], s_b[: hi - lo]
+            p_i, t_i, half_i = p[lo:hi], t[lo:hi], half[lo:hi]
+            np.add(rhs[lo:hi], half_i, out=q)  # R = rhs + 0.5 (kappa P + T)
+            q /= c
+            q += work[lo:hi]  # Q = R / c + U diag(1/(D + c) - 1/c) Uᵀ R
+            np.divide(t_i, kappa, out=x)
+            np.subtract(q, x, out=x)  # Q - T / kappa
+            _soft_threshold_into(x, mu_abs / kappa, out=p_i, sign=sign)
+            gap = np.subtract(p_i, q, out=x)
+            gap_max = max(gap_max, _abs_max(gap, sign))
+            q_max = max(q_max, _abs_max(q, sign))
+            np.multiply(gap, kappa, out=sign)
+            t_i += sign  # T += kappa (P - Q)
+            np.multiply(p_i, kappa_next, out=half_i)
+            half_i += t_i
+            half_i *= 0.5
         if record_objective:
             history.append(tsrg_objective(p, xs, k_s, k_delta, lam=lam_abs, mu=mu_abs))
-        if _abs_max(gap, work) <= tol * max(_abs_max(q, work), 1e-300):
+        if gap_max <= tol * max(q_max, 1e-300):
             converged = True
             break
-        np.multiply(gap, kappa, out=work)
-        t += work
-        kappa = min(rho * kappa, kappa_max)
+        kappa = kappa_next
     if not record_objective:
         history.append(tsrg_objective(p, xs, k_s, k_delta, lam=lam_abs, mu=mu_abs))
     return TSRGSolution(

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from dalib.shallow import TSRG, make_shallow, tsrg, tsrg_objective
+from dalib.shallow import TSRG, _tsrg, make_shallow, tsrg, tsrg_objective
 
 
 def _kernel(a, b, kernel, bandwidth):
@@ -202,9 +202,15 @@ def _alm_plain(xs, xt, lam_abs, mu_abs, tol=1e-6, max_iter=1000, rho=1.1):
     return p, it, kt.T @ p
 
 
-def test_in_place_iteration_equals_the_plain_formulas_bit_for_bit():
-    # tsrg runs the ALM in preallocated buffers; the values must be those of the
-    # plain expressions, to the last bit, iteration count included.
+@pytest.mark.parametrize("block_elements", [None, 40, 120])
+def test_in_place_iteration_equals_the_plain_formulas_bit_for_bit(block_elements, monkeypatch):
+    # tsrg runs the ALM's elementwise steps in one sweep over row blocks of
+    # preallocated buffers; the values must be those of the plain expressions,
+    # to the last bit, iteration count included. With 40 columns, blocks of 40
+    # and 120 elements are 1 and 3 rows (the last of 55 rows a partial block);
+    # the default is one block.
+    if block_elements is not None:
+        monkeypatch.setattr(_tsrg, "_BLOCK_ELEMENTS", block_elements)
     rng = np.random.default_rng(3)
     xs = rng.normal(size=(30, 40))
     xt = rng.normal(size=(25, 40)) + 0.5
